@@ -1,0 +1,48 @@
+// BlobStore: where the server keeps chunk ciphertexts. Opaque bytes under string keys.
+//
+// Implementations: local files (store/local, the embedded default), S3 (later).
+// Keys are ASCII [a-z0-9/_-], at most 200 characters; `/` separates a prefix (the account id)
+// from the name. Every implementation must be thread-safe and pass
+// store/testing/blob_store_conformance.
+#ifndef COFFER_STORE_BLOB_STORE_H_
+#define COFFER_STORE_BLOB_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "coffer/status.h"
+#include "util/bytes.h"
+
+namespace coffer::store {
+
+class BlobStore {
+ public:
+  virtual ~BlobStore() = default;
+
+  // Stores `data` under `key`, atomically and durably: once OK is returned the blob survives
+  // a crash, and a reader never sees a partial blob. Replacing an existing key is allowed
+  // (the result is one of the two values, never a mix).
+  // kInvalidArgument: bad key. kUnavailable: transient I/O failure.
+  virtual Status Put(std::string_view key, ByteView data) = 0;
+
+  // kNotFound: no such key.
+  virtual StatusOr<Bytes> Get(std::string_view key) = 0;
+
+  virtual StatusOr<bool> Exists(std::string_view key) = 0;
+
+  // OK also when the key did not exist (idempotent).
+  virtual Status Delete(std::string_view key) = 0;
+
+  // Calls fn(key) for every key starting with `prefix`, in no particular order. fn returning
+  // false stops the listing early (OK is still returned).
+  virtual Status List(std::string_view prefix, const std::function<bool(const std::string&)>& fn) = 0;
+};
+
+// Validates a key against the rules above.
+Status ValidateBlobKey(std::string_view key);
+
+}  // namespace coffer::store
+
+#endif  // COFFER_STORE_BLOB_STORE_H_
