@@ -1,0 +1,463 @@
+#include "client/journal.h"
+
+#include <sodium.h>
+
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "client/vault.h"
+#include "crypto/aead.h"
+#include "crypto/hash.h"
+#include "crypto/sign.h"
+
+namespace coffer::client {
+namespace {
+
+constexpr char kItemCols[] =
+    "item_id, parent_id, name, kind, version, size, mtime_ns, mode, content, trashed, trashed_at, revision";
+
+ItemRow ReadItem(const Stmt& s) {
+  ItemRow r;
+  r.item_id = s.Text(0);
+  r.parent_id = s.Text(1);
+  r.name = s.Text(2);
+  r.kind = static_cast<ItemKind>(s.Int(3));
+  r.version = static_cast<uint64_t>(s.Int(4));
+  r.size = static_cast<uint64_t>(s.Int(5));
+  r.mtime_ns = s.Int(6);
+  r.mode = static_cast<uint32_t>(s.Int(7));
+  r.content = s.Blob(8);
+  r.trashed = s.Int(9) != 0;
+  r.trashed_at = s.Int(10);
+  r.revision = static_cast<uint64_t>(s.Int(11));
+  return r;
+}
+
+ItemRow RootRow() {
+  ItemRow r;
+  r.item_id = ItemRow::RootId();
+  r.parent_id = ItemRow::RootId();
+  r.kind = ItemKind::kDir;
+  r.mode = 0755;
+  return r;
+}
+
+std::string Num(uint64_t n) { return std::to_string(n); }
+
+}  // namespace
+
+Status ValidateName(std::string_view name) {
+  if (name.empty()) return InvalidArgumentError("empty file name");
+  if (name == "." || name == "..") return InvalidArgumentError("'" + std::string(name) + "' is not a valid name");
+  if (name.size() > kMaxNameBytes) return InvalidArgumentError("file name longer than 1024 bytes");
+  for (char c : name) {
+    if (c == '/' || c == '\0') return InvalidArgumentError("file name contains '/' or NUL");
+  }
+  return OkStatus();
+}
+
+StatusOr<std::vector<std::string>> SplitRemotePath(std::string_view path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view part = path.substr(i, j - i);
+    if (!part.empty()) {
+      if (part == ".") {
+        // ignore
+      } else {
+        COFFER_RETURN_IF_ERROR(ValidateName(part).WithContext("remote path '" + std::string(path) + "'"));
+        parts.emplace_back(part);
+      }
+    }
+    i = j + 1;
+  }
+  return parts;
+}
+
+Journal::Journal(Vault& vault, LocalState& state, const Id& collection_id)
+    : vault_(vault), state_(state), collection_id_(collection_id), cid_(IdHex(collection_id)) {}
+
+Journal::Head Journal::LoadHead() {
+  Head h;
+  Stmt s(state_.db(), "SELECT number, head_hash, chain_len, key_epoch FROM journal WHERE collection_id = ?");
+  s.Bind(1, cid_);
+  auto row = s.Step();
+  if (row.ok() && *row) {
+    h.number = static_cast<uint64_t>(s.Int(0));
+    Bytes hash = s.Blob(1);
+    if (hash.size() == kHashBytes) std::copy(hash.begin(), hash.end(), h.hash.begin());
+    h.chain_len = static_cast<uint64_t>(s.Int(2));
+    h.key_epoch = static_cast<uint32_t>(s.Int(3));
+  }
+  return h;
+}
+
+uint64_t Journal::head() const { return const_cast<Journal*>(this)->LoadHead().number; }
+uint32_t Journal::key_epoch() const { return const_cast<Journal*>(this)->LoadHead().key_epoch; }
+
+Status Journal::SaveHead(const Head& h) {
+  Stmt s(state_.db(),
+         "INSERT INTO journal(collection_id, number, head_hash, chain_len, key_epoch) VALUES(?,?,?,?,?) "
+         "ON CONFLICT(collection_id) DO UPDATE SET number=excluded.number, head_hash=excluded.head_hash, "
+         "chain_len=excluded.chain_len, key_epoch=excluded.key_epoch");
+  s.Bind(1, cid_).Bind(2, static_cast<int64_t>(h.number)).Bind(3, ByteView(h.hash));
+  s.Bind(4, static_cast<int64_t>(h.chain_len)).Bind(5, static_cast<int64_t>(h.key_epoch));
+  return s.Run();
+}
+
+Status Journal::Refresh() {
+  Head head = LoadHead();
+  const uint64_t seen = head.number;
+  uint64_t from = seen == 0 ? 1 : seen;
+  bool first = true;
+  while (true) {
+    COFFER_ASSIGN_OR_RETURN(auto reply, vault_.api().GetRevisions(cid_, from, 1000));
+    auto& [server_head, revs] = reply;
+    if (first && seen > 0) {
+      if (server_head < seen) {
+        return SecurityError("rollback detected: the server shows collection " + cid_ + " at revision " +
+                             Num(server_head) + ", but this device has already seen revision " + Num(seen));
+      }
+      if (revs.empty() || revs[0].number != seen || HashOf(revs[0].data) != head.hash) {
+        return SecurityError("fork detected: revision " + Num(seen) + " of collection " + cid_ +
+                             " on the server differs from the one this device saw");
+      }
+      revs.erase(revs.begin());
+    }
+    first = false;
+    for (const Revision& rev : revs) COFFER_RETURN_IF_ERROR(VerifyAndApply(rev, head));
+    if (head.number >= server_head) break;
+    if (revs.empty()) {
+      return SecurityError("the server claims collection " + cid_ + " has revision " + Num(server_head) +
+                           " but does not return revision " + Num(head.number + 1) + " (withheld)");
+    }
+    from = head.number + 1;
+  }
+  return OkStatus();
+}
+
+Status Journal::VerifyAndApply(const Revision& rev, Head& head) {
+  const uint64_t expect = head.number + 1;
+  const std::string what = "revision " + Num(expect) + " of collection " + cid_;
+  if (rev.number != expect) {
+    return SecurityError(what + " is missing: the server returned revision " + Num(rev.number) +
+                         " instead (dropped or re-ordered revisions)");
+  }
+  auto blob = RevisionBlob::Decode(rev.data);
+  if (!blob.ok()) return SecurityError(what + ": " + blob.status().message());
+  const RevisionHeader& h = blob->header;
+  if (h.number != expect) return SecurityError(what + " carries number " + Num(h.number) + " (replayed or moved)");
+  if (h.account_id != vault_.account_id() || h.collection_id != collection_id_) {
+    return SecurityError(what + " belongs to another account or collection (moved between collections)");
+  }
+  if (h.prev_hash != head.hash) {
+    return SecurityError(what + " does not link to the previous revision (dropped, replaced or re-ordered)");
+  }
+  const ChainState& chain = vault_.chain();
+  const ChainDevice* author = chain.Find(h.author_device);
+  if (author == nullptr) return SecurityError(what + " is signed by a device that is not in the account (injected)");
+  if (h.chain_len > chain.length || h.chain_len < head.chain_len || !author->ActiveAt(h.chain_len)) {
+    return SecurityError(what + " is signed by device " + IdHex(h.author_device) +
+                         " which was not active at that point (revoked device or injected revision)");
+  }
+  if (!crypto::VerifySignature(author->sign_pk, blob->SignedPart(), blob->signature).ok()) {
+    return SecurityError(what + " has an invalid signature (modified on the server)");
+  }
+  if (h.key_epoch < head.key_epoch) {
+    return SecurityError(what + " uses key epoch " + std::to_string(h.key_epoch) +
+                         " after epoch " + std::to_string(head.key_epoch) + " (written with revoked keys)");
+  }
+  const CollectionInfo* coll = nullptr;
+  auto it = vault_.keys().collections.find(collection_id_);
+  if (it != vault_.keys().collections.end()) coll = &it->second;
+  if (coll == nullptr) return SecurityError("collection " + cid_ + " is not in the keyring");
+  auto key = coll->keys.find(h.key_epoch);
+  if (key == coll->keys.end()) return SecurityError(what + " uses an unknown key epoch");
+  crypto::SecretBytes rev_key = crypto::DeriveKey(key->second, "revision");
+  auto plain = crypto::AeadOpen(rev_key, blob->ciphertext, h.Encode());
+  if (!plain.ok()) return SecurityError(what + " failed authentication (modified on the server)");
+  auto ops = DecodeOps(*plain);
+  if (!ops.ok()) return SecurityError(what + ": " + ops.status().message());
+
+  COFFER_RETURN_IF_ERROR(state_.Begin());
+  Status st = ApplyOps(*ops, h);
+  if (st.ok()) {
+    head.number = expect;
+    head.hash = HashOf(rev.data);
+    head.chain_len = h.chain_len;
+    head.key_epoch = h.key_epoch;
+    st = SaveHead(head);
+  }
+  if (!st.ok()) {
+    state_.Rollback();
+    head = LoadHead();
+    if (st.code() == StatusCode::kSecurity) return st;
+    return SecurityError(what + " is invalid: " + st.message());
+  }
+  return state_.Commit();
+}
+
+Status Journal::ApplyOps(const std::vector<Op>& ops, const RevisionHeader& h) {
+  const std::string rev = Num(h.number);
+  for (const Op& op : ops) {
+    const std::string id = IdHex(op.item_id);
+    if (id == ItemRow::RootId()) return InvalidArgumentError("an operation targets the root");
+    COFFER_ASSIGN_OR_RETURN(auto existing, Get(id));
+    auto check_parent = [&](const Id& parent) -> Status {
+      const std::string pid = IdHex(parent);
+      if (pid == ItemRow::RootId()) return OkStatus();
+      COFFER_ASSIGN_OR_RETURN(auto p, Get(pid));
+      if (!p || p->kind != ItemKind::kDir) return InvalidArgumentError("item " + id + " has a parent that is not a folder");
+      // No cycles: walk up from the parent; the item must not be an ancestor of itself.
+      std::string cur = pid;
+      for (int depth = 0; cur != ItemRow::RootId(); ++depth) {
+        if (cur == id || depth > 10000) return InvalidArgumentError("moving item " + id + " would create a cycle");
+        COFFER_ASSIGN_OR_RETURN(auto c, Get(cur));
+        if (!c) return InvalidArgumentError("broken folder chain at " + cur);
+        cur = c->parent_id;
+      }
+      return OkStatus();
+    };
+    switch (op.type) {
+      case OpType::kPut: {
+        COFFER_RETURN_IF_ERROR(ValidateName(op.name));
+        const uint64_t want = existing ? existing->version + 1 : 1;
+        if (op.version != want) {
+          return InvalidArgumentError("item " + id + " gets version " + Num(op.version) + ", expected " + Num(want));
+        }
+        if (existing && existing->kind != op.kind) return InvalidArgumentError("item " + id + " changes kind");
+        if (op.kind == ItemKind::kDir && op.content.kind != Content::Kind::kEmpty) {
+          return InvalidArgumentError("folder " + id + " has content");
+        }
+        COFFER_RETURN_IF_ERROR(check_parent(op.parent_id));
+        const Bytes content = op.content.Encode();
+        const int64_t size = static_cast<int64_t>(op.content.Size());
+        Stmt ins(state_.db(),
+                 "INSERT INTO items(collection_id, item_id, parent_id, name, kind, version, size, mtime_ns, mode, "
+                 "content, trashed, trashed_at, revision) VALUES(?,?,?,?,?,?,?,?,?,?,0,0,?) "
+                 "ON CONFLICT(collection_id, item_id) DO UPDATE SET parent_id=excluded.parent_id, "
+                 "name=excluded.name, version=excluded.version, size=excluded.size, mtime_ns=excluded.mtime_ns, "
+                 "mode=excluded.mode, content=excluded.content, revision=excluded.revision");
+        ins.Bind(1, cid_).Bind(2, id).Bind(3, IdHex(op.parent_id)).Bind(4, op.name);
+        ins.Bind(5, static_cast<int64_t>(op.kind)).Bind(6, static_cast<int64_t>(op.version)).Bind(7, size);
+        ins.Bind(8, op.mtime_ns).Bind(9, static_cast<int64_t>(op.mode)).Bind(10, ByteView(content));
+        ins.Bind(11, static_cast<int64_t>(h.number));
+        COFFER_RETURN_IF_ERROR(ins.Run());
+        Stmt ver(state_.db(),
+                 "INSERT OR REPLACE INTO versions(collection_id, item_id, version, revision, author, time, size, "
+                 "mtime_ns, mode, content) VALUES(?,?,?,?,?,?,?,?,?,?)");
+        ver.Bind(1, cid_).Bind(2, id).Bind(3, static_cast<int64_t>(op.version)).Bind(4, static_cast<int64_t>(h.number));
+        ver.Bind(5, IdHex(h.author_device)).Bind(6, h.time).Bind(7, size).Bind(8, op.mtime_ns);
+        ver.Bind(9, static_cast<int64_t>(op.mode)).Bind(10, ByteView(content));
+        COFFER_RETURN_IF_ERROR(ver.Run());
+        break;
+      }
+      case OpType::kMove: {
+        if (!existing) return InvalidArgumentError("moving unknown item " + id);
+        COFFER_RETURN_IF_ERROR(ValidateName(op.name));
+        COFFER_RETURN_IF_ERROR(check_parent(op.parent_id));
+        Stmt s(state_.db(), "UPDATE items SET parent_id=?, name=?, revision=? WHERE collection_id=? AND item_id=?");
+        s.Bind(1, IdHex(op.parent_id)).Bind(2, op.name).Bind(3, static_cast<int64_t>(h.number)).Bind(4, cid_).Bind(5, id);
+        COFFER_RETURN_IF_ERROR(s.Run());
+        break;
+      }
+      case OpType::kTrash:
+      case OpType::kRestore: {
+        const bool trash = op.type == OpType::kTrash;
+        if (!existing) return InvalidArgumentError("unknown item " + id);
+        if (existing->trashed == trash) return InvalidArgumentError("item " + id + (trash ? " is already in the trash" : " is not in the trash"));
+        Stmt s(state_.db(), "UPDATE items SET trashed=?, trashed_at=?, revision=? WHERE collection_id=? AND item_id=?");
+        s.Bind(1, int64_t{trash}).Bind(2, trash ? h.time : 0).Bind(3, static_cast<int64_t>(h.number));
+        s.Bind(4, cid_).Bind(5, id);
+        COFFER_RETURN_IF_ERROR(s.Run());
+        break;
+      }
+      case OpType::kPurge: {
+        if (!existing) return InvalidArgumentError("purging unknown item " + id);
+        // Purge the item and everything below it.
+        std::vector<std::string> stack{id};
+        while (!stack.empty()) {
+          std::string cur = stack.back();
+          stack.pop_back();
+          Stmt kids(state_.db(), "SELECT item_id FROM items WHERE collection_id=? AND parent_id=?");
+          kids.Bind(1, cid_).Bind(2, cur);
+          while (true) {
+            COFFER_ASSIGN_OR_RETURN(bool row, kids.Step());
+            if (!row) break;
+            stack.push_back(kids.Text(0));
+          }
+          Stmt d1(state_.db(), "DELETE FROM items WHERE collection_id=? AND item_id=?");
+          d1.Bind(1, cid_).Bind(2, cur);
+          COFFER_RETURN_IF_ERROR(d1.Run());
+          Stmt d2(state_.db(), "DELETE FROM versions WHERE collection_id=? AND item_id=?");
+          d2.Bind(1, cid_).Bind(2, cur);
+          COFFER_RETURN_IF_ERROR(d2.Run());
+        }
+        break;
+      }
+      case OpType::kRotate:
+        if (op.new_epoch != h.key_epoch) return InvalidArgumentError("key rotation marker does not match its epoch");
+        break;
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<Bytes> Journal::BuildRevision(const std::vector<Op>& ops, const Head& head) {
+  const CollectionInfo& coll = vault_.keys().collections.at(collection_id_);
+  RevisionBlob blob;
+  RevisionHeader& h = blob.header;
+  h.account_id = vault_.account_id();
+  h.collection_id = collection_id_;
+  h.number = head.number + 1;
+  h.prev_hash = head.hash;
+  h.author_device = vault_.device().device_id;
+  h.chain_len = vault_.chain().length;
+  h.key_epoch = coll.current_epoch();
+  h.time = static_cast<int64_t>(std::time(nullptr));
+  crypto::SecretBytes rev_key = crypto::DeriveKey(coll.keys.at(h.key_epoch), "revision");
+  COFFER_ASSIGN_OR_RETURN(blob.ciphertext, crypto::AeadSeal(rev_key, EncodeOps(ops), h.Encode()));
+  blob.signature = vault_.device().sign.Sign(blob.SignedPart());
+  return blob.Encode();
+}
+
+StatusOr<uint64_t> Journal::Commit(std::vector<Op> ops) {
+  if (vault_.keys().collections.count(collection_id_) == 0) {
+    return NotFoundError("collection " + cid_ + " is not in the keyring");
+  }
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    COFFER_RETURN_IF_ERROR(Refresh());
+    Head head = LoadHead();
+    // Rebase: versions follow whatever the head now holds.
+    std::map<std::string, uint64_t> next_version;
+    for (Op& op : ops) {
+      if (op.type != OpType::kPut) continue;
+      const std::string id = IdHex(op.item_id);
+      auto it = next_version.find(id);
+      if (it == next_version.end()) {
+        COFFER_ASSIGN_OR_RETURN(auto existing, Get(id));
+        it = next_version.emplace(id, existing ? existing->version : 0).first;
+      }
+      op.version = ++it->second;
+    }
+    COFFER_ASSIGN_OR_RETURN(Bytes data, BuildRevision(ops, head));
+    auto blob = RevisionBlob::Decode(data);
+    // Dry run: the ops must apply to the current state, or the journal would hold a revision
+    // that every device (this one included) rejects.
+    COFFER_RETURN_IF_ERROR(state_.Exec("SAVEPOINT dry_run"));
+    Status dry = ApplyOps(ops, blob->header);
+    (void)state_.Exec("ROLLBACK TO dry_run");
+    (void)state_.Exec("RELEASE dry_run");
+    if (!dry.ok()) return FailedPreconditionError("the change no longer applies: " + dry.message());
+
+    Status put = vault_.api().PutRevision(cid_, head.number + 1, data);
+    if (put.code() == StatusCode::kAborted) continue;  // another device appended first
+    COFFER_RETURN_IF_ERROR(put);
+    Revision rev{head.number + 1, std::move(data)};
+    COFFER_RETURN_IF_ERROR(VerifyAndApply(rev, head));
+    return head.number;
+  }
+  return AbortedError("could not append to collection " + cid_ + ": too many concurrent writers, try again");
+}
+
+// ---- queries ----
+
+StatusOr<std::optional<ItemRow>> Journal::Get(const std::string& item_id) {
+  if (item_id == ItemRow::RootId()) return std::optional<ItemRow>(RootRow());
+  Stmt s(state_.db(), std::string("SELECT ") + kItemCols + " FROM items WHERE collection_id=? AND item_id=?");
+  s.Bind(1, cid_).Bind(2, item_id);
+  COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<ItemRow>();
+  return std::optional<ItemRow>(ReadItem(s));
+}
+
+StatusOr<std::vector<ItemRow>> Journal::Children(const std::string& parent_id) {
+  Stmt s(state_.db(), std::string("SELECT ") + kItemCols +
+                          " FROM items WHERE collection_id=? AND parent_id=? AND trashed=0 ORDER BY name, item_id");
+  s.Bind(1, cid_).Bind(2, parent_id);
+  std::vector<ItemRow> out;
+  while (true) {
+    COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadItem(s));
+  }
+  return out;
+}
+
+StatusOr<std::optional<ItemRow>> Journal::Child(const std::string& parent_id, const std::string& name) {
+  Stmt s(state_.db(), std::string("SELECT ") + kItemCols +
+                          " FROM items WHERE collection_id=? AND parent_id=? AND name=? AND trashed=0 "
+                          "ORDER BY revision, item_id LIMIT 1");
+  s.Bind(1, cid_).Bind(2, parent_id).Bind(3, name);
+  COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<ItemRow>();
+  return std::optional<ItemRow>(ReadItem(s));
+}
+
+StatusOr<std::optional<ItemRow>> Journal::Resolve(std::string_view path) {
+  COFFER_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitRemotePath(path));
+  std::optional<ItemRow> cur = RootRow();
+  for (const std::string& name : parts) {
+    if (cur->kind != ItemKind::kDir) return std::optional<ItemRow>();
+    COFFER_ASSIGN_OR_RETURN(cur, Child(cur->item_id, name));
+    if (!cur) return cur;
+  }
+  return cur;
+}
+
+StatusOr<std::vector<VersionRow>> Journal::Versions(const std::string& item_id) {
+  Stmt s(state_.db(),
+         "SELECT version, revision, author, time, size, mtime_ns, mode, content FROM versions "
+         "WHERE collection_id=? AND item_id=? ORDER BY version");
+  s.Bind(1, cid_).Bind(2, item_id);
+  std::vector<VersionRow> out;
+  while (true) {
+    COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(VersionRow{static_cast<uint64_t>(s.Int(0)), static_cast<uint64_t>(s.Int(1)), s.Text(2), s.Int(3),
+                             static_cast<uint64_t>(s.Int(4)), s.Int(5), static_cast<uint32_t>(s.Int(6)), s.Blob(7)});
+  }
+  return out;
+}
+
+StatusOr<std::vector<ItemRow>> Journal::Trashed() {
+  Stmt s(state_.db(), std::string("SELECT ") + kItemCols +
+                          " FROM items WHERE collection_id=? AND trashed=1 ORDER BY trashed_at, name");
+  s.Bind(1, cid_);
+  std::vector<ItemRow> out;
+  while (true) {
+    COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadItem(s));
+  }
+  return out;
+}
+
+StatusOr<std::string> Journal::PathOf(const std::string& item_id) {
+  std::string path;
+  std::string cur = item_id;
+  for (int depth = 0; cur != ItemRow::RootId() && depth < 10000; ++depth) {
+    COFFER_ASSIGN_OR_RETURN(auto row, Get(cur));
+    if (!row) return NotFoundError("item " + cur + " not found");
+    path = "/" + row->name + path;
+    cur = row->parent_id;
+  }
+  return path.empty() ? std::string("/") : path;
+}
+
+Status Journal::ForEachReferencedChunk(const std::function<void(const Hash32&, const std::string&)>& fn) {
+  Stmt s(state_.db(), "SELECT item_id, content FROM versions WHERE collection_id=?");
+  s.Bind(1, cid_);
+  while (true) {
+    COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    COFFER_ASSIGN_OR_RETURN(Content c, Content::Decode(s.Blob(1)));
+    for (const ChunkRef& ref : c.chunks) fn(ref.id, s.Text(0));
+  }
+  return OkStatus();
+}
+
+}  // namespace coffer::client

@@ -1,0 +1,72 @@
+#include "client/verify.h"
+
+#include <set>
+
+#include "client/journal.h"
+#include "client/transfer.h"
+
+namespace coffer::client {
+
+StatusOr<VerifyReport> VerifyAccount(Vault& vault, const std::function<void(const std::string&)>& on_progress) {
+  COFFER_RETURN_IF_ERROR(vault.Unlock());
+  VerifyReport report;
+  for (const auto& [cid, coll] : vault.keys().collections) {
+    report.collections++;
+    COFFER_ASSIGN_OR_RETURN(auto scratch, LocalState::Open(":memory:"));
+    Journal journal(vault, *scratch, cid);
+    Status st = journal.Refresh();
+    if (!st.ok()) {
+      report.errors.push_back(st.message());
+      continue;
+    }
+    report.revisions += journal.head();
+    // The live cache must agree with the fresh replay.
+    Journal cached(vault, vault.state(), cid);
+    Status cst = cached.Refresh();
+    if (!cst.ok()) report.errors.push_back(cst.message());
+
+    Stmt s(scratch->db(), "SELECT item_id, version, content FROM versions ORDER BY item_id, version");
+    std::set<Bytes> verified;  // identical contents are checked once
+    while (true) {
+      COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      report.versions++;
+      Bytes raw = s.Blob(2);
+      if (!verified.insert(raw).second) continue;
+      const std::string item_id = s.Text(0);
+      auto path = journal.PathOf(item_id);
+      const std::string what = (path.ok() ? *path : "item " + item_id) + " (version " + std::to_string(s.Int(1)) + ")";
+      auto content = Content::Decode(raw);
+      if (!content.ok()) {
+        report.errors.push_back(what + ": " + content.status().message());
+        continue;
+      }
+      if (on_progress) on_progress(what);
+      Status vst = VerifyContent(vault, *content, what);
+      if (!vst.ok()) {
+        report.errors.push_back(vst.message());
+        continue;
+      }
+      report.chunks += content->chunks.size();
+      report.bytes += content->Size();
+    }
+    Stmt count(scratch->db(), "SELECT COUNT(*) FROM items");
+    if (auto r = count.Step(); r.ok() && *r) report.items += static_cast<uint64_t>(count.Int(0));
+  }
+  return report;
+}
+
+StatusOr<std::pair<uint64_t, uint64_t>> CollectGarbage(Vault& vault) {
+  COFFER_RETURN_IF_ERROR(vault.Unlock());
+  std::set<std::string> live;
+  for (const auto& [cid, coll] : vault.keys().collections) {
+    Journal journal(vault, vault.state(), cid);
+    COFFER_RETURN_IF_ERROR(journal.Refresh());
+    COFFER_RETURN_IF_ERROR(journal.ForEachReferencedChunk(
+        [&](const Hash32& id, const std::string&) { live.insert(HexEncode(id)); }));
+  }
+  COFFER_ASSIGN_OR_RETURN(GcResult r, vault.api().CollectGarbage(std::vector<std::string>(live.begin(), live.end())));
+  return std::make_pair(r.deleted, r.freed_bytes);
+}
+
+}  // namespace coffer::client
