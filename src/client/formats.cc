@@ -91,7 +91,6 @@ Bytes ChainEntry::SignedPart() const {
   w.Raw(device_id);
   w.Raw(device_sign_pk);
   w.Raw(device_box_pk);
-  w.Str(device_name);
   w.Raw(identity_sign_pk);
   w.Raw(identity_box_pk);
   return w.Take();
@@ -119,7 +118,6 @@ StatusOr<ChainEntry> ChainEntry::Decode(ByteView data) {
   COFFER_RETURN_IF_ERROR(ReadArray(r, e.device_id));
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, e.device_sign_pk));
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, e.device_box_pk));
-  COFFER_ASSIGN_OR_RETURN(e.device_name, r.Str(256));
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, e.identity_sign_pk));
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, e.identity_box_pk));
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kSig, e.sig_prev_identity));
@@ -186,6 +184,11 @@ Bytes KeyringContents::Encode() const {
       w.Raw(key);
     }
   }
+  w.U32(static_cast<uint32_t>(device_names.size()));
+  for (const auto& [id, name] : device_names) {
+    w.Raw(id);
+    w.Str(name);
+  }
   return w.Take();
 }
 
@@ -223,6 +226,14 @@ StatusOr<KeyringContents> KeyringContents::Decode(ByteView data) {
       c.keys.emplace_back(epoch, std::move(key));
     }
     k.collections.push_back(std::move(c));
+  }
+  COFFER_ASSIGN_OR_RETURN(uint32_t n_names, r.U32());
+  if (n_names > 100000) return DataLossError("keyring has too many device names");
+  for (uint32_t i = 0; i < n_names; ++i) {
+    Id id;
+    COFFER_RETURN_IF_ERROR(ReadArray(r, id));
+    COFFER_ASSIGN_OR_RETURN(std::string name, r.Str(256));
+    k.device_names.emplace_back(id, std::move(name));
   }
   COFFER_RETURN_IF_ERROR(r.ExpectEnd());
   return k;
@@ -580,7 +591,7 @@ Bytes PairingRequest::MacPart() const {
   w.Raw(device_id);
   w.Raw(sign_pk);
   w.Raw(box_pk);
-  w.Str(name);
+  w.Blob(sealed_name);
   w.U64(static_cast<uint64_t>(time));
   return w.Take();
 }
@@ -598,7 +609,7 @@ StatusOr<PairingRequest> PairingRequest::Decode(ByteView data) {
   COFFER_RETURN_IF_ERROR(ReadArray(r, p.device_id));
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, p.sign_pk));
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, p.box_pk));
-  COFFER_ASSIGN_OR_RETURN(p.name, r.Str(256));
+  COFFER_RETURN_IF_ERROR(ReadBlob(r, 512, p.sealed_name));
   COFFER_ASSIGN_OR_RETURN(uint64_t t, r.U64());
   p.time = static_cast<int64_t>(t);
   COFFER_RETURN_IF_ERROR(ReadFixed(r, 32, p.mac));

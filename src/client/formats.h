@@ -44,7 +44,8 @@ struct ChainEntry {
   Id device_id{};
   Bytes device_sign_pk;  // 32 (zeros for revoke)
   Bytes device_box_pk;   // 32 (zeros for revoke)
-  std::string device_name;
+  // Device names are not here: the chain is readable by the server; names live in the
+  // encrypted keyring.
   Bytes identity_sign_pk;  // identity in force AFTER this entry
   Bytes identity_box_pk;
   Bytes sig_prev_identity;  // by the identity in force before (genesis: the new identity)
@@ -91,6 +92,7 @@ struct KeyringContents {
   Bytes recovery_wrap_key;   // 32
   std::vector<ContentKeys> content;
   std::vector<CollectionKeys> collections;
+  std::vector<std::pair<Id, std::string>> device_names;  // shown in `device list`
 
   Bytes Encode() const;
   static StatusOr<KeyringContents> Decode(ByteView data);
@@ -224,7 +226,7 @@ struct PairingRequest {
   Id device_id{};
   Bytes sign_pk;
   Bytes box_pk;
-  std::string name;
+  Bytes sealed_name;  // AeadSeal(DeriveKey(pairing secret, "pairing-name"), name, aad = device_id)
   int64_t time = 0;
   Bytes mac;  // HMAC-SHA256(DeriveKey(pairing secret, "pairing-mac"), MacPart())
   Bytes MacPart() const;

@@ -134,7 +134,7 @@ StatusOr<DeviceKeys> DeviceKeys::Load(const std::string& path) {
 
 Bytes MakeChainEntry(uint64_t seq, const Hash32& prev_hash, const Id& account_id, ChainAction action,
                      const Id& device_id, ByteView device_sign_pk, ByteView device_box_pk,
-                     const std::string& device_name, const crypto::SigningKey& before, const Identity& after) {
+                     const crypto::SigningKey& before, const Identity& after) {
   ChainEntry e;
   e.seq = seq;
   e.prev_hash = prev_hash;
@@ -144,7 +144,6 @@ Bytes MakeChainEntry(uint64_t seq, const Hash32& prev_hash, const Id& account_id
   e.device_id = device_id;
   e.device_sign_pk = ToBytes(device_sign_pk);
   e.device_box_pk = ToBytes(device_box_pk);
-  e.device_name = device_name;
   e.identity_sign_pk = after.sign.public_key();
   e.identity_box_pk = after.box.public_key();
   Bytes signed_part = e.SignedPart();
@@ -199,7 +198,6 @@ StatusOr<ChainState> VerifyChain(const std::vector<Bytes>& entries, const Id& ac
         d.device_id = e.device_id;
         d.sign_pk = e.device_sign_pk;
         d.box_pk = e.device_box_pk;
-        d.name = e.device_name;
         d.added_at_seq = i;
         d.added_time = e.time;
         st.devices[e.device_id] = std::move(d);

@@ -39,7 +39,6 @@ struct ChainDevice {
   Id device_id{};
   Bytes sign_pk;
   Bytes box_pk;
-  std::string name;
   uint64_t added_at_seq = 0;
   std::optional<uint64_t> revoked_at_seq;
   int64_t added_time = 0;
@@ -83,7 +82,7 @@ Hash32 HashOf(ByteView data);
 // (the same object for genesis/add).
 Bytes MakeChainEntry(uint64_t seq, const Hash32& prev_hash, const Id& account_id, ChainAction action,
                      const Id& device_id, ByteView device_sign_pk, ByteView device_box_pk,
-                     const std::string& device_name, const crypto::SigningKey& before,
+                     const crypto::SigningKey& before,
                      const Identity& after);
 
 // ---- recovery key: 32 random bytes shown as 13 groups of 4 base32 characters

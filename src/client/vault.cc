@@ -55,6 +55,7 @@ KeyringContents ContentsOf(const UnlockedKeys& k) {
     for (const auto& [epoch, key] : coll.keys) ck.keys.emplace_back(epoch, Reveal(key));
     c.collections.push_back(std::move(ck));
   }
+  for (const auto& [id, name] : k.device_names) c.device_names.emplace_back(id, name);
   return c;
 }
 
@@ -143,7 +144,7 @@ DeviceInfo Vault::MyDeviceInfo() const {
   d.id = IdHex(device_->device_id);
   d.sign_pk = device_->sign.public_key();
   d.box_pk = device_->box.public_key();
-  d.name = device_->name;
+  // The server gets no device name (G1): names live in the encrypted keyring.
   return d;
 }
 
@@ -192,10 +193,11 @@ StatusOr<crypto::SecretBytes> Vault::CreateAccount(const std::string& email, con
   drive.kind = "drive";
   drive.keys.emplace(1, crypto::SecretBytes::Random(32));
   keys->collections.emplace(drive.id, std::move(drive));
+  keys->device_names[device_->device_id] = device_->name;
 
   Bytes genesis = MakeChainEntry(0, Hash32{}, account_id_, ChainAction::kGenesis, device_->device_id,
-                                 device_->sign.public_key(), device_->box.public_key(), device_->name,
-                                 keys->identity.sign, keys->identity);
+                                 device_->sign.public_key(), device_->box.public_key(), keys->identity.sign,
+                                 keys->identity);
   keys->genesis_hash = HashOf(genesis);
   keys_ = std::move(keys);
 
@@ -403,6 +405,7 @@ Status Vault::VerifyAndLoadKeys() {
     for (const auto& [epoch, key] : c.keys) info.keys[epoch] = SecretFrom(key);
     keys->collections[c.collection_id] = std::move(info);
   }
+  for (const auto& [id, name] : contents->device_names) keys->device_names[id] = name;
   contents->Wipe();
   if (keys->identity.sign.public_key() != chain.identity_sign_pk) {
     return SecurityError("the keyring's identity does not match the device chain");
@@ -455,8 +458,9 @@ StatusOr<std::string> Vault::StartLink(const std::string& email, const crypto::S
   pr.device_id = device_->device_id;
   pr.sign_pk = device_->sign.public_key();
   pr.box_pk = device_->box.public_key();
-  pr.name = device_->name;
   pr.time = Now();
+  COFFER_ASSIGN_OR_RETURN(pr.sealed_name, crypto::AeadSeal(crypto::DeriveKey(pairing_secret_, "pairing-name"),
+                                                           AsBytes(device_->name), pr.device_id));
   crypto::SecretBytes mac_key = crypto::DeriveKey(pairing_secret_, "pairing-mac");
   pr.mac = crypto::HmacSha256(mac_key.Reveal(crypto::SecretAccess::Get()), pr.MacPart());
   COFFER_RETURN_IF_ERROR(api_->PutPairingRequest(PairingId(pairing_secret_), pr.Encode()));
@@ -528,16 +532,18 @@ StatusOr<std::string> Vault::Approve(const std::string& code) {
   }
   if (std::llabs(Now() - req->time) > 15 * 60) return FailedPreconditionError("the pairing request has expired");
   if (chain_->Find(req->device_id) != nullptr) return AlreadyExistsError("this device is already in the account");
+  auto name_bytes = crypto::AeadOpen(crypto::DeriveKey(secret, "pairing-name"), req->sealed_name, req->device_id);
+  if (!name_bytes.ok()) return SecurityError("the pairing request was altered on the server (its name does not open)");
+  const std::string name(AsChars(*name_bytes));
 
   const uint64_t seq = chain_->length;
   Bytes entry = MakeChainEntry(seq, chain_->head_hash, account_id_, ChainAction::kAdd, req->device_id, req->sign_pk,
-                               req->box_pk, req->name, keys_->identity.sign, keys_->identity);
+                               req->box_pk, keys_->identity.sign, keys_->identity);
   ChainEffect effect;
   effect.action = "add";
   effect.device.id = IdHex(req->device_id);
   effect.device.sign_pk = req->sign_pk;
   effect.device.box_pk = req->box_pk;
-  effect.device.name = req->name;
   COFFER_RETURN_IF_ERROR(api_->AppendChain(seq, entry, effect));
   COFFER_RETURN_IF_ERROR(api_->PutSealedKey(IdHex(req->device_id), keys_->ak_epoch,
                                             SealAccountKeyFor(req->device_id, req->box_pk, seq + 1)));
@@ -551,7 +557,10 @@ StatusOr<std::string> Vault::Approve(const std::string& code) {
   COFFER_RETURN_IF_ERROR(api_->PutPairingResponse(rid, sealed));
   COFFER_RETURN_IF_ERROR(state_->PutInt("chain_len", static_cast<int64_t>(seq + 1)));
   COFFER_RETURN_IF_ERROR(state_->Put("chain_head", resp.chain_head));
-  return req->name + " (" + IdHex(req->device_id) + ")";
+  COFFER_RETURN_IF_ERROR(Unlock());
+  const Id new_id = req->device_id;
+  COFFER_RETURN_IF_ERROR(UpdateKeyring([&](UnlockedKeys& k) { k.device_names[new_id] = name; }));
+  return name + " (" + IdHex(req->device_id) + ")";
 }
 
 // ---- revocation with key rotation ----
@@ -688,11 +697,12 @@ Status Vault::Revoke(const std::string& device_id_hex) {
     c.keys[coll.current_epoch() + 1] = crypto::SecretBytes::Random(32);
     next->collections[id] = std::move(c);
   }
+  next->device_names = keys_->device_names;
 
   PendingRotation p;
   p.chain_seq = chain_->length;
   p.chain_entry = MakeChainEntry(p.chain_seq, chain_->head_hash, account_id_, ChainAction::kRevoke, target,
-                                 Bytes(32, 0), Bytes(32, 0), dev->name, keys_->identity.sign, next->identity);
+                                 Bytes(32, 0), Bytes(32, 0), keys_->identity.sign, next->identity);
   p.revoked_device = device_id_hex;
   p.keyring_version = next->keyring_version;
   p.keyring = SealKeyring(*next, account_id_, next->keyring_version, p.chain_seq + 1);
@@ -786,7 +796,6 @@ Status Vault::Recover(const std::string& email, const crypto::SecretBytes& recov
   e.device_id = device_->device_id;
   e.device_sign_pk = device_->sign.public_key();
   e.device_box_pk = device_->box.public_key();
-  e.device_name = device_->name;
   e.identity_sign_pk = chain.identity_sign_pk;
   e.identity_box_pk = chain.identity_box_pk;
   Bytes signed_part = e.SignedPart();
@@ -810,6 +819,9 @@ Status Vault::Recover(const std::string& email, const crypto::SecretBytes& recov
   COFFER_RETURN_IF_ERROR(state_->PutString("enrolled", "1"));
   COFFER_RETURN_IF_ERROR(DeviceKeyLogin());
   COFFER_RETURN_IF_ERROR(Unlock());
+  const Id me = device_->device_id;
+  const std::string my_name = device_->name;
+  COFFER_RETURN_IF_ERROR(UpdateKeyring([&](UnlockedKeys& k) { k.device_names[me] = my_name; }));
 
   if (new_password != nullptr) {
     Bytes salt = crypto::RandomBytes(crypto::kPasswordSaltBytes);
@@ -821,11 +833,27 @@ Status Vault::Recover(const std::string& email, const crypto::SecretBytes& recov
   return OkStatus();
 }
 
+Status Vault::UpdateKeyring(const std::function<void(UnlockedKeys&)>& mutate) {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    mutate(*keys_);
+    const uint64_t version = keys_->keyring_version + 1;
+    Status st = api_->PutKeyring(version, SealKeyring(*keys_, account_id_, version, chain_->length));
+    if (st.ok()) {
+      keys_->keyring_version = version;
+      return state_->PutInt("keyring_version", static_cast<int64_t>(version));
+    }
+    if (st.code() != StatusCode::kAborted) return st;
+    COFFER_RETURN_IF_ERROR(VerifyAndLoadKeys());  // another device wrote first: re-read, re-apply
+  }
+  return AbortedError("the keyring kept changing; try again");
+}
+
 StatusOr<std::vector<DeviceView>> Vault::ListDevices() {
   COFFER_RETURN_IF_ERROR(Unlock());
   std::vector<DeviceView> out;
   for (const auto& [id, d] : chain_->devices) {
-    out.push_back(DeviceView{IdHex(id), d.name, d.active() ? "active" : "revoked", id == device_->device_id,
+    auto name = keys_->device_names.find(id);
+    out.push_back(DeviceView{IdHex(id), name == keys_->device_names.end() ? "(unnamed)" : name->second, d.active() ? "active" : "revoked", id == device_->device_id,
                              d.added_time});
   }
   return out;

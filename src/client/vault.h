@@ -55,6 +55,7 @@ struct UnlockedKeys {
   Hash32 genesis_hash{};
   std::map<uint32_t, ContentEpochKeys> content;  // epoch -> keys
   std::map<Id, CollectionInfo> collections;
+  std::map<Id, std::string> device_names;  // kept here, encrypted, never in the chain
   const ContentEpochKeys& current_content() const { return content.rbegin()->second; }
 };
 
@@ -131,6 +132,9 @@ class Vault {
   Status ResumePendingRotation();
   Status WriteRotationMarkers();
   Status SaveSeenChain(const ChainState& chain);
+  // Applies `mutate` to the keys and stores the next keyring version (compare-and-set; on a
+  // conflict it re-reads the keyring and applies `mutate` again).
+  Status UpdateKeyring(const std::function<void(UnlockedKeys&)>& mutate);
 
   std::string home_;
   std::string server_url_;
