@@ -646,7 +646,9 @@ Status ApiClient::SetLogin(ByteView salt, uint64_t ops, uint64_t mem, ByteView v
 }
 
 Status ApiClient::SetRecovery(ByteView verifier, ByteView blob) {
-  json j = {{"verifier", Base64Encode(verifier)}, {"blob", Base64Encode(blob)}};
+  // An empty verifier keeps the stored one (a key rotation re-wraps only the blob).
+  json j = {{"blob", Base64Encode(blob)}};
+  if (!verifier.empty()) j["verifier"] = Base64Encode(verifier);
   COFFER_ASSIGN_OR_RETURN(std::string body, DumpJson(j, kMaxJsonRequest, "PUT /v1/account/recovery"));
   return impl_->Call(WithJson("PUT", "/v1/account/recovery", body), token_, &stats_).status();
 }

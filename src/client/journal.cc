@@ -204,7 +204,9 @@ Status Journal::ApplyOps(const std::vector<Op>& ops, const RevisionHeader& h) {
   const std::string rev = Num(h.number);
   for (const Op& op : ops) {
     const std::string id = IdHex(op.item_id);
-    if (id == ItemRow::RootId()) return InvalidArgumentError("an operation targets the root");
+    if (id == ItemRow::RootId() && op.type != OpType::kRotate) {
+      return InvalidArgumentError("an operation targets the root");
+    }
     COFFER_ASSIGN_OR_RETURN(auto existing, Get(id));
     auto check_parent = [&](const Id& parent) -> Status {
       const std::string pid = IdHex(parent);

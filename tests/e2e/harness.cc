@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -237,6 +238,28 @@ std::string JsonField(const std::string& json, const std::string& field) {
 
 void CopyTree(const fs::path& from, const fs::path& to) {
   fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+}
+
+std::vector<std::string> Sql(const fs::path& db, const std::string& sql, const std::vector<std::string>& params) {
+  sqlite3* h = nullptr;
+  if (sqlite3_open(db.c_str(), &h) != SQLITE_OK) throw std::runtime_error("cannot open " + db.string());
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(h);
+    sqlite3_close(h);
+    throw std::runtime_error("bad SQL: " + msg);
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    sqlite3_bind_blob(st, static_cast<int>(i + 1), params[i].data(), static_cast<int>(params[i].size()), SQLITE_TRANSIENT);
+  }
+  std::vector<std::string> rows;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const void* p = sqlite3_column_blob(st, 0);
+    rows.emplace_back(static_cast<const char*>(p ? p : ""), static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return rows;
 }
 
 }  // namespace coffer::e2e

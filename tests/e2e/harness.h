@@ -89,6 +89,10 @@ std::string FindBytes(const fs::path& dir, const std::string& needle);
 std::string JsonField(const std::string& json, const std::string& field);
 void CopyTree(const fs::path& from, const fs::path& to);
 
+// Direct access to the server's SQLite database, to play a malicious operator.
+// `params` are bound as blobs to the ?s in order. Returns the first column of every row.
+std::vector<std::string> Sql(const fs::path& db, const std::string& sql, const std::vector<std::string>& params = {});
+
 }  // namespace coffer::e2e
 
 #endif  // COFFER_TESTS_E2E_HARNESS_H_
