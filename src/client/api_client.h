@@ -121,6 +121,13 @@ class ApiClient {
   ~ApiClient();
 
   void set_token(const std::string& token) { token_ = token; }
+  const std::string& token() const { return token_; }
+  // Adds another client's counters (parallel transfers report one total).
+  void MergeStats(const TransferStats& other) {
+    stats_.bytes_sent += other.bytes_sent;
+    stats_.bytes_received += other.bytes_received;
+    stats_.requests += other.requests;
+  }
   const std::string& base_url() const { return base_url_; }
   const TransferStats& stats() const { return stats_; }
 

@@ -598,6 +598,12 @@ TEST_F(ApiClientTest, RecoveryAndLoginUpdates) {
   EXPECT_EQ(BodyJson(c), (json{{"verifier", B64(Filled(32, 3))}, {"blob", B64(Filled(10, 4))}}));
 }
 
+TEST_F(ApiClientTest, SetRecoveryWithoutVerifierKeepsTheStoredOne) {
+  server_.Push(NoContent());
+  ASSERT_TRUE(client_->SetRecovery({}, Filled(10, 4)).ok());
+  EXPECT_EQ(BodyJson(server_.last()), (json{{"blob", B64(Filled(10, 4))}}));
+}
+
 TEST_F(ApiClientTest, ListDevices) {
   json second = DeviceJsonReply(std::string(32, 'd'));
   second["status"] = "revoked";

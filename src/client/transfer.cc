@@ -6,11 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "chunk/chunker.h"
 #include "crypto/aead.h"
@@ -23,6 +26,9 @@ namespace {
 constexpr size_t kUploadBatchBytes = 16u << 20;
 constexpr size_t kCommitOps = 1000;
 constexpr uint64_t kCommitBytes = 256ull << 20;
+// Parallel chunk uploads: each upload waits on the server's fsyncs, so several in flight keep
+// the server's disk busy; each worker also encrypts its own chunks.
+constexpr size_t kUploadConnections = 8;
 
 std::string Errno() { return std::strerror(errno); }
 
@@ -103,26 +109,59 @@ class Uploader {
     for (const auto& [id, _] : pending_) ids.push_back(HexId(id));
     COFFER_ASSIGN_OR_RETURN(std::vector<std::string> missing, vault_.api().MissingChunks(ids));
     std::set<std::string> need(missing.begin(), missing.end());
-    for (auto& [id, plain] : pending_) {
-      const std::string hex = HexId(id);
-      if (need.count(hex)) {
-        COFFER_ASSIGN_OR_RETURN(Bytes sealed, EncryptChunk(keys_, id, plain));
-        COFFER_RETURN_IF_ERROR(vault_.api().PutChunk(hex, sealed).status());
-        stats_.chunks_uploaded++;
-        stats_.bytes_uploaded += sealed.size();
-      }
-      known_.insert(id);
-    }
+    std::vector<const std::pair<Hash32, Bytes>*> todo;
+    for (const auto& p : pending_)
+      if (need.count(HexId(p.first))) todo.push_back(&p);
+    COFFER_RETURN_IF_ERROR(UploadAll(todo));
+    for (const auto& [id, _] : pending_) known_.insert(id);
     pending_.clear();
     queued_.clear();
     pending_bytes_ = 0;
     return OkStatus();
   }
 
+  // Merges the worker connections' traffic into the vault's counters.
+  ~Uploader() {
+    for (auto& c : connections_) vault_.api().MergeStats(c->stats());
+  }
+
  private:
+  Status UploadAll(const std::vector<const std::pair<Hash32, Bytes>*>& todo) {
+    if (todo.empty()) return OkStatus();
+    const size_t workers = std::min(kUploadConnections, todo.size());
+    while (connections_.size() < workers) {
+      COFFER_ASSIGN_OR_RETURN(auto c, vault_.NewConnection());
+      connections_.push_back(std::move(c));
+    }
+    std::atomic<size_t> next{0};
+    std::mutex mu;
+    Status first_error;
+    auto work = [&](ApiClient& api) {
+      for (size_t i = next++; i < todo.size(); i = next++) {
+        const auto& [id, plain] = *todo[i];
+        auto sealed = EncryptChunk(keys_, id, plain);
+        Status st = sealed.ok() ? api.PutChunk(HexId(id), *sealed).status() : sealed.status();
+        std::lock_guard<std::mutex> lock(mu);
+        if (!st.ok()) {
+          if (first_error.ok()) first_error = st;
+          next = todo.size();  // stop the other workers too
+          return;
+        }
+        stats_.chunks_uploaded++;
+        stats_.bytes_uploaded += sealed->size();
+      }
+    };
+    std::vector<std::thread> threads;
+    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, std::ref(*connections_[w]));
+    work(*connections_[0]);
+    for (auto& t : threads) t.join();
+    return first_error;
+  }
+
   Vault& vault_;
   const ContentEpochKeys& keys_;
   CopyStats& stats_;
+  std::vector<std::unique_ptr<ApiClient>> connections_;
   std::set<Hash32> known_;   // on the server (checked or uploaded in this run)
   std::set<Hash32> queued_;
   std::vector<std::pair<Hash32, Bytes>> pending_;
@@ -510,32 +549,21 @@ StatusOr<CopyStats> PutPaths(Vault& vault, Journal& journal, const std::vector<s
   PutRun run(vault, journal, progress, chunker);
   for (const auto& s : sources) COFFER_RETURN_IF_ERROR(run.Scan(s));
 
+  // The destination is always a folder (created if missing), and each source keeps its
+  // name inside it, so re-running the same put is idempotent.
   COFFER_ASSIGN_OR_RETURN(auto target, journal.Resolve(remote));
-  std::map<std::string, std::string> staged;
-  std::string parent_id;
-  bool parent_committed = true;
-  std::optional<std::string> single_name;
-  if (target && target->kind == ItemKind::kDir) {
-    parent_id = target->item_id;
-  } else if (target || sources.size() == 1) {
-    // `put file /a/b.txt`: b.txt is the new name; its folder is created if needed.
-    COFFER_ASSIGN_OR_RETURN(auto parts, SplitRemotePath(remote));
-    if (parts.empty()) return InvalidArgumentError("invalid remote path " + remote);
-    single_name = parts.back();
-    parts.pop_back();
-    std::string parent_path;
-    for (const auto& p : parts) parent_path += "/" + p;
-    COFFER_ASSIGN_OR_RETURN(parent_id, EnsureRemoteDir(journal, parent_path, run.ops(), staged));
-  } else {
-    COFFER_ASSIGN_OR_RETURN(parent_id, EnsureRemoteDir(journal, remote, run.ops(), staged));
+  if (target && target->kind != ItemKind::kDir) {
+    return FailedPreconditionError("remote " + remote + " is a file; put copies into a folder (see `coffer put --help`)");
   }
+  std::map<std::string, std::string> staged;
+  COFFER_ASSIGN_OR_RETURN(std::string parent_id, EnsureRemoteDir(journal, remote, run.ops(), staged));
+  bool parent_committed = true;
   for (const auto& [_, id] : staged) {
     run.MarkStaged(id);
     parent_committed = false;
   }
   for (const auto& s : sources) {
-    const std::string name = single_name ? *single_name : BaseName(s);
-    COFFER_RETURN_IF_ERROR(run.PutPath(s, parent_id, parent_committed || run.IsCommitted(parent_id), name));
+    COFFER_RETURN_IF_ERROR(run.PutPath(s, parent_id, parent_committed || run.IsCommitted(parent_id), BaseName(s)));
   }
   COFFER_RETURN_IF_ERROR(run.CommitBatch());
   return run.stats();

@@ -40,8 +40,8 @@ struct CopyStats {
   std::vector<std::string> warnings;  // e.g. skipped symlinks
 };
 
-// Copies local files/folders into the collection under `remote` (cp semantics: into
-// `remote` if it is an existing folder, else as `remote` for a single source).
+// Copies local files/folders into the remote folder `remote` (created if missing); each
+// source keeps its name. Re-running the same put is idempotent.
 StatusOr<CopyStats> PutPaths(Vault& vault, Journal& journal, const std::vector<std::string>& sources,
                                  const std::string& remote, const ProgressFn& progress);
 

@@ -64,6 +64,18 @@ ContentEpochKeys NewContentEpoch(uint32_t epoch) {
                           crypto::SecretBytes::Random(32)};
 }
 
+// The server chooses nothing here: it only returns what the account was created with, and a
+// hostile server may lie in either direction (a downgrade, or a memory bomb).
+Status CheckKdfParams(const LoginParams& p) {
+  if (p.ops < crypto::kMinOpsLimit || p.mem < crypto::kMinMemLimit) {
+    return SecurityError("the server asks for password hashing parameters below the minimum; refusing (downgrade)");
+  }
+  if (p.ops > 64 || p.mem > (4ull << 30)) {
+    return SecurityError("the server asks for password hashing parameters far above any Coffer default; refusing");
+  }
+  return OkStatus();
+}
+
 Bytes RecoveryBlobFor(const UnlockedKeys& k, const Id& account_id) {
   RecoveryBlob blob;
   blob.account_id = account_id;
@@ -103,6 +115,7 @@ StatusOr<std::unique_ptr<Vault>> Vault::Open(const ClientOptions& options) {
   if (v->server_url_.empty()) {
     return FailedPreconditionError("no server configured for this profile: pass --server URL (or set COFFER_SERVER)");
   }
+  v->ca_file_ = options.ca_file;
   COFFER_ASSIGN_OR_RETURN(v->api_, ApiClient::Create(v->server_url_, options.ca_file));
   auto keys = DeviceKeys::Load(v->home_ + "/device.key");
   if (keys.ok()) {
@@ -119,6 +132,12 @@ StatusOr<std::unique_ptr<Vault>> Vault::Open(const ClientOptions& options) {
 }
 
 Vault::~Vault() = default;
+
+StatusOr<std::unique_ptr<ApiClient>> Vault::NewConnection() const {
+  COFFER_ASSIGN_OR_RETURN(auto api, ApiClient::Create(server_url_, ca_file_));
+  api->set_token(api_->token());
+  return api;
+}
 
 bool Vault::enrolled() const { return state_->GetString("enrolled") == "1"; }
 std::string Vault::email() const { return state_->GetString("email"); }
@@ -283,9 +302,7 @@ Status Vault::Login(const crypto::SecretBytes& password) {
                                    "`coffer device link` (new device) or `coffer recover`");
   }
   COFFER_ASSIGN_OR_RETURN(LoginParams params, api_->GetLoginParams(email()));
-  if (params.ops < crypto::kMinOpsLimit || params.mem < crypto::kMinMemLimit) {
-    return SecurityError("the server asks for password hashing parameters below the minimum; refusing (downgrade)");
-  }
+  COFFER_RETURN_IF_ERROR(CheckKdfParams(params));
   COFFER_ASSIGN_OR_RETURN(crypto::SecretBytes verifier,
                           crypto::DerivePasswordKey(password, params.salt, {params.ops, params.mem}));
   LoginRequest req;
@@ -434,9 +451,7 @@ StatusOr<std::string> Vault::StartLink(const std::string& email, const crypto::S
   COFFER_RETURN_IF_ERROR(RequireNotEnrolled());
   COFFER_RETURN_IF_ERROR(LoadOrCreateDeviceKeys(device_name));
   COFFER_ASSIGN_OR_RETURN(LoginParams params, api_->GetLoginParams(email));
-  if (params.ops < crypto::kMinOpsLimit || params.mem < crypto::kMinMemLimit) {
-    return SecurityError("the server asks for password hashing parameters below the minimum; refusing (downgrade)");
-  }
+  COFFER_RETURN_IF_ERROR(CheckKdfParams(params));
   COFFER_ASSIGN_OR_RETURN(crypto::SecretBytes verifier,
                           crypto::DerivePasswordKey(password, params.salt, {params.ops, params.mem}));
   LoginRequest req;

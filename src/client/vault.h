@@ -76,6 +76,8 @@ class Vault {
   bool enrolled() const;
   std::string email() const;
   std::string server_url() const { return server_url_; }
+  // A new connection with this vault's session, for parallel transfers on other threads.
+  StatusOr<std::unique_ptr<ApiClient>> NewConnection() const;
   const std::string& home() const { return home_; }
   const DeviceKeys& device() const { return *device_; }
   ApiClient& api() { return *api_; }
@@ -138,6 +140,7 @@ class Vault {
 
   std::string home_;
   std::string server_url_;
+  std::string ca_file_;
   std::unique_ptr<LocalState> state_;
   std::unique_ptr<ApiClient> api_;
   std::optional<DeviceKeys> device_;

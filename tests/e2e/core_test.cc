@@ -108,7 +108,7 @@ TEST_F(CoreTest, G1NoPlaintextNameOrContentReachesTheServer) {
   WriteFile(root / "MarkerFileNameZK4.txt", "MARKERCONTENT_9f3b small inline content");
   WriteFile(root / "sub" / "MarkerNestedNameW2.doc", std::string(200000, 'a') + "MARKERCONTENT_BIG_7c1" + std::string(200000, 'b'));
   ASSERT_EQ(d.Run({"put", root.string(), "/MarkerRemoteDirJ8"}).exit_code, 0);
-  ASSERT_EQ(d.Run({"mv", "/MarkerRemoteDirJ8/sub", "/MarkerRenamedV5"}).exit_code, 0);
+  ASSERT_EQ(d.Run({"mv", "/MarkerRemoteDirJ8/MarkerFolderQX7/sub", "/MarkerRenamedV5"}).exit_code, 0);
   server_->Stop();  // flush the WAL so every byte is on disk
   for (const std::string marker : {"MarkerFolderQX7", "MarkerFileNameZK4", "MARKERCONTENT_9f3b", "MarkerNestedNameW2",
                                    "MARKERCONTENT_BIG_7c1", "MarkerRemoteDirJ8", "MarkerRenamedV5", "laptop"}) {
@@ -201,9 +201,9 @@ TEST_F(CoreTest, VersionsTrashMoveAndRestore) {
   CreateAccount(d);
   fs::path f = tmp_.path() / "doc.txt";
   WriteFile(f, "version one");
-  ASSERT_EQ(d.Run({"put", f.string(), "/doc.txt"}).exit_code, 0);
+  ASSERT_EQ(d.Run({"put", f.string(), "/"}).exit_code, 0);
   WriteFile(f, "version two, longer");
-  ASSERT_EQ(d.Run({"put", f.string(), "/doc.txt"}).exit_code, 0);
+  ASSERT_EQ(d.Run({"put", f.string(), "/"}).exit_code, 0);
   RunResult v = d.Run({"--json", "versions", "/doc.txt"});
   EXPECT_NE(v.out.find("\"version\":2"), std::string::npos) << v.out;
   ASSERT_EQ(d.Run({"restore", "/doc.txt", "--version", "1"}).exit_code, 0);

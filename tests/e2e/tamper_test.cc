@@ -31,7 +31,7 @@ class TamperTest : public ::testing::Test {
   }
   void PutFile(const std::string& name, size_t size, uint64_t seed) {
     WriteRandomFile(tmp_.path() / "src" / name, size, seed);
-    RunResult r = device_->Run({"put", (tmp_.path() / "src" / name).string(), "/" + name});
+    RunResult r = device_->Run({"put", (tmp_.path() / "src" / name).string(), "/"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   // Makes a fresh device through the recovery key (it has seen nothing).
@@ -132,7 +132,7 @@ TEST_F(TamperTest, G4DeviceInsertedIntoTheDatabaseIsRefused) {
 TEST_F(TamperTest, G8KilledServerKeepsAcknowledgedDataAndPutResumesWithoutResending) {
   for (int i = 0; i < 12; ++i) WriteRandomFile(tmp_.path() / "big" / ("part" + std::to_string(i) + ".bin"), 12 << 20, 100 + i);
   fs::path out = tmp_.path() / "put.out";
-  pid_t pid = device_->Spawn({"--json", "put", (tmp_.path() / "big").string(), "/big"}, out);
+  pid_t pid = device_->Spawn({"--json", "put", (tmp_.path() / "big").string(), "/"}, out);
   // Let part of the upload happen, then crash the server.
   for (int i = 0; i < 200; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -148,7 +148,7 @@ TEST_F(TamperTest, G8KilledServerKeepsAcknowledgedDataAndPutResumesWithoutResend
   EXPECT_GT(stored, 0);
   RunResult verify = device_->Run({"verify"});
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
-  RunResult again = device_->Run({"--json", "put", (tmp_.path() / "big").string(), "/big"});
+  RunResult again = device_->Run({"--json", "put", (tmp_.path() / "big").string(), "/"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   const int total = std::stoi(Sql(Db(), "SELECT count(*) FROM chunks")[0]);
   const std::string uploaded = again.out.substr(again.out.find("\"chunks_uploaded\":") + 18);
