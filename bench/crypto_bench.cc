@@ -21,11 +21,13 @@ constexpr size_t kSignedMessageBytes = 200;
 using AeadFunction = StatusOr<Bytes> (*)(ByteView key, ByteView nonce, ByteView aad, ByteView input);
 
 void ReportBytes(benchmark::State& state, size_t bytes_per_iteration) {
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(bytes_per_iteration));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(bytes_per_iteration));
 }
 
 // Reusing one nonce across iterations is fine here: nothing is kept or sent.
-void BM_CryptoAeadEncrypt(benchmark::State& state, AeadFunction encrypt, size_t key_bytes, size_t nonce_bytes) {
+void BM_CryptoAeadEncrypt(benchmark::State& state, AeadFunction encrypt, size_t key_bytes,
+                          size_t nonce_bytes) {
   const Bytes key = RandomBytes(key_bytes);
   const Bytes nonce = RandomBytes(nonce_bytes);
   const Bytes aad = RandomBytes(32);
@@ -41,8 +43,8 @@ void BM_CryptoAeadEncrypt(benchmark::State& state, AeadFunction encrypt, size_t 
   ReportBytes(state, kBulkBytes);
 }
 
-void BM_CryptoAeadDecrypt(benchmark::State& state, AeadFunction encrypt, AeadFunction decrypt, size_t key_bytes,
-                          size_t nonce_bytes) {
+void BM_CryptoAeadDecrypt(benchmark::State& state, AeadFunction encrypt, AeadFunction decrypt,
+                          size_t key_bytes, size_t nonce_bytes) {
   const Bytes key = RandomBytes(key_bytes);
   const Bytes nonce = RandomBytes(nonce_bytes);
   const Bytes aad = RandomBytes(32);
@@ -64,7 +66,8 @@ void BM_CryptoAeadDecrypt(benchmark::State& state, AeadFunction encrypt, AeadFun
 
 BENCHMARK_CAPTURE(BM_CryptoAeadEncrypt, XChaCha20Poly1305_sodium, raw::XChaCha20Poly1305Encrypt, 32, 24);
 BENCHMARK_CAPTURE(BM_CryptoAeadEncrypt, ChaCha20Poly1305_sodium, raw::ChaCha20Poly1305EncryptSodium, 32, 12);
-BENCHMARK_CAPTURE(BM_CryptoAeadEncrypt, ChaCha20Poly1305_openssl, raw::ChaCha20Poly1305EncryptOpenSsl, 32, 12);
+BENCHMARK_CAPTURE(BM_CryptoAeadEncrypt, ChaCha20Poly1305_openssl, raw::ChaCha20Poly1305EncryptOpenSsl, 32,
+                  12);
 BENCHMARK_CAPTURE(BM_CryptoAeadEncrypt, AES256GCM_openssl, raw::AesGcmEncrypt, 32, 12);
 BENCHMARK_CAPTURE(BM_CryptoAeadDecrypt, XChaCha20Poly1305_sodium, raw::XChaCha20Poly1305Encrypt,
                   raw::XChaCha20Poly1305Decrypt, 32, 24);

@@ -202,7 +202,7 @@ int Main(int argc, char** argv) {
 
   // ---- files ----
   std::vector<std::string> paths;
-  auto* put = cli.add_subcommand("put", "upload files and folders: put LOCAL... REMOTE");
+  auto* put = cli.add_subcommand("put", "upload files and folders into a remote folder: put LOCAL... REMOTE_FOLDER");
   put->add_option("paths", paths, "local sources, then the remote destination")->required()->expected(2, -1);
   put->callback(run([&] {
     auto vault = app.Unlocked();

@@ -36,7 +36,9 @@ StatusOr<Bytes> ChaCha20Poly1305EncryptSodium(ByteView key, ByteView nonce, Byte
 StatusOr<Bytes> ChaCha20Poly1305DecryptSodium(ByteView key, ByteView nonce, ByteView aad, ByteView ct_and_tag);
 StatusOr<Bytes> ChaCha20Poly1305EncryptOpenSsl(ByteView key, ByteView nonce, ByteView aad, ByteView msg);
 StatusOr<Bytes> ChaCha20Poly1305DecryptOpenSsl(ByteView key, ByteView nonce, ByteView aad, ByteView ct_and_tag);
-// AES-GCM through OpenSSL 3 EVP: key 16/24/32 bytes, any non-empty nonce length, 16-byte tag.
+// AES-GCM through OpenSSL 3 EVP: key 16/24/32 bytes, 16-byte tag, nonce of any length from 1
+// to kAesGcmMaxNonceBytes (OpenSSL 3 refuses longer GCM IVs; those get kInvalidArgument).
+inline constexpr size_t kAesGcmMaxNonceBytes = 128;
 StatusOr<Bytes> AesGcmEncrypt(ByteView key, ByteView nonce, ByteView aad, ByteView msg);
 StatusOr<Bytes> AesGcmDecrypt(ByteView key, ByteView nonce, ByteView aad, ByteView ct_and_tag);
 }  // namespace raw

@@ -19,7 +19,9 @@ namespace coffer::crypto {
 inline constexpr size_t kHashBytes = 32;
 
 Bytes Hash(ByteView data);
-Bytes KeyedHash(const SecretBytes& key, ByteView data);  // key: 16..64 bytes
+// key: 16..64 bytes. KeyedHash, DeriveKey and StreamingHash abort on another key size or
+// an out_len outside 16..64: keys come from Coffer's own hierarchy, so that is a bug.
+Bytes KeyedHash(const SecretBytes& key, ByteView data);
 SecretBytes DeriveKey(const SecretBytes& root, std::string_view label, size_t out_len = 32);
 
 // Incremental BLAKE2b-256, optionally keyed.
@@ -40,7 +42,8 @@ class StreamingHash {
 
 Bytes Sha256(ByteView data);
 Bytes HmacSha256(ByteView key, ByteView data);
-// RFC 5869. kInvalidArgument if out_len > 255*32.
+// RFC 5869. kInvalidArgument if out_len is 0 or > 255*32, or info is over 32 KiB (the most
+// OpenSSL 3 accepts). An empty salt means the RFC's default (32 zero bytes).
 StatusOr<Bytes> HkdfSha256(ByteView ikm, ByteView salt, ByteView info, size_t out_len);
 
 }  // namespace coffer::crypto

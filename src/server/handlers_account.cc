@@ -131,7 +131,7 @@ StatusOr<Response> HandlePutRecovery(const Services& s, const Call& c) {
   // "verifier" is optional: a device rotating keys re-wraps the blob but does not hold the
   // recovery key, so the stored recovery verifier hash stays as it is.
   std::string hash;
-  if (body.contains("verifier")) {
+  if (f.Has("verifier")) {
     COFFER_ASSIGN_OR_RETURN(Bytes verifier, f.Base64Exact("verifier", kVerifierBytes));
     COFFER_ASSIGN_OR_RETURN(hash, HashVerifier(verifier));
   } else {

@@ -43,6 +43,13 @@ class BlobStore {
 // Validates a key against the rules above.
 Status ValidateBlobKey(std::string_view key);
 
+// ADDED by the store module (not in the original contract): validates the `prefix` argument
+// of BlobStore::List. A prefix is any leading part of a valid key, so it may be empty or end
+// in '/', but it uses only the key alphabet, has no "//" and is at most 200 characters.
+// Every implementation answers List with kInvalidArgument for a prefix this rejects, so that
+// a hostile prefix such as "../" never reaches a file system path or an S3 request.
+Status ValidateBlobKeyPrefix(std::string_view prefix);
+
 }  // namespace coffer::store
 
 #endif  // COFFER_STORE_BLOB_STORE_H_

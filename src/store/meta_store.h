@@ -180,6 +180,19 @@ class MetaStore {
                                      const std::string& key, int64_t now) = 0;  // kNotFound
   virtual Status DeleteExpiredMessages(int64_t now) = 0;
 
+  // ADDED by the store module (not in the original contract): PutMessage, with "has not
+  // expired" judged at the caller's `now` rather than by the store's wall clock. PutMessage
+  // above has no `now`, so a store can only answer it with a clock of its own; callers that
+  // inject time (the server's clock, tests) should use this form. As everywhere in this
+  // interface, a message has expired once expires_at <= now. The default implementation only
+  // keeps other MetaStore implementations compiling: it ignores `now` and calls PutMessage.
+  // An implementation that overrides this may implement PutMessage as PutMessageAt(..., wall
+  // clock), as SqliteMetaStore does (never without overriding it: that would recurse).
+  virtual Status PutMessageAt(const std::string& account_id, const std::string& box, const std::string& key,
+                              ByteView data, int64_t expires_at, int64_t now) {
+    return PutMessage(account_id, box, key, data, expires_at);
+  }
+
   // --- server-wide settings (e.g. the secret used for fake login salts) ---
   virtual StatusOr<Bytes> GetSetting(const std::string& name) = 0;  // kNotFound
   virtual Status PutSetting(const std::string& name, ByteView value) = 0;

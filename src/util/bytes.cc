@@ -15,6 +15,8 @@ std::string HexEncode(ByteView b) {
 
 StatusOr<Bytes> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) return InvalidArgumentError("hex string has odd length");
+  // An empty vector's data() may be null, which sodium_hex2bin's nonnull contract forbids.
+  if (hex.empty()) return Bytes();
   Bytes out(hex.size() / 2);
   size_t len = 0;
   const char* end = nullptr;

@@ -1,0 +1,250 @@
+// Collections (revisions, checkpoints) and chunks: docs/API.md "Collections and revisions",
+// "Chunks".
+//
+// Write ordering for chunks (G8): the bytes go to the blob store first and are durable
+// when Put returns; only then is the index row added. A crash in between leaves at worst an
+// unindexed blob (wasted space that the next PUT of the same id overwrites), never an index
+// row without bytes. GC removes the row first and the bytes second, for the same reason.
+#include <unordered_set>
+
+#include "crypto/hash.h"
+#include "crypto/secret.h"
+#include "server/handlers.h"
+#include "server/log.h"
+#include "server/validate.h"
+
+namespace coffer::server {
+namespace {
+
+using nlohmann::json;
+
+uint64_t PathNumber(const Call& c) {
+  // Validated by the router (1..kMaxJsonInt).
+  return std::stoull(c.path.at("n"));
+}
+
+}  // namespace
+
+StatusOr<Response> HandleListCollections(const Services& s, const Call& c) {
+  COFFER_ASSIGN_OR_RETURN(std::vector<store::CollectionHead> heads, s.meta.ListCollections(c.account_id()));
+  json list = json::array();
+  for (const auto& h : heads) list.push_back(json{{"id", h.collection_id}, {"head", h.head}});
+  return JsonResponse(200, json{{"collections", std::move(list)}});
+}
+
+StatusOr<Response> HandleGetRevisions(const Services& s, const Call& c) {
+  const std::string& cid = c.path.at("collection_id");
+  uint64_t from = 1;
+  uint64_t limit = kDefaultRevisionLimit;
+  if (auto it = c.query.find("from"); it != c.query.end()) {
+    COFFER_ASSIGN_OR_RETURN(from, ParseUint(it->second, "query parameter \"from\"", 0, kMaxJsonInt));
+  }
+  if (auto it = c.query.find("limit"); it != c.query.end()) {
+    COFFER_ASSIGN_OR_RETURN(limit, ParseUint(it->second, "query parameter \"limit\"", 1, kMaxRevisionLimit));
+  }
+  // A collection that does not exist (yet) reads as empty with head 0, the state a client
+  // starts a new collection from.
+  COFFER_ASSIGN_OR_RETURN(uint64_t head, s.meta.GetHead(c.account_id(), cid));
+  COFFER_ASSIGN_OR_RETURN(std::vector<store::RevisionRecord> revs,
+                          s.meta.GetRevisions(c.account_id(), cid, from, limit, kMaxRevisionReplyBytes));
+  json list = json::array();
+  for (const auto& r : revs) list.push_back(json{{"number", r.number}, {"data", Base64Encode(r.data)}});
+  return JsonResponse(200, json{{"head", head}, {"revisions", std::move(list)}});
+}
+
+StatusOr<Response> HandlePutRevision(const Services& s, const Call& c) {
+  const std::string& cid = c.path.at("collection_id");
+  const uint64_t n = PathNumber(c);
+  const Bytes& data = c.request.body;
+  if (data.empty()) return InvalidArgumentError("revision body is empty; send the encrypted revision bytes");
+  Status st = s.meta.AppendRevision(c.account_id(), cid, n, data);
+  if (st.code() == StatusCode::kAborted) {
+    COFFER_ASSIGN_OR_RETURN(uint64_t head, s.meta.GetHead(c.account_id(), cid));
+    // The exact same bytes already stored under n: a retry whose first reply was lost.
+    // Revisions are signed and name their predecessor, so equal bytes are the same revision.
+    if (n <= head) {
+      COFFER_ASSIGN_OR_RETURN(std::vector<store::RevisionRecord> same,
+                              s.meta.GetRevisions(c.account_id(), cid, n, 1, data.size() + 1));
+      if (!same.empty() && same[0].number == n && same[0].data == data) {
+        return JsonResponse(201, json{{"head", head}});
+      }
+    }
+    return CasConflict("collection head is " + std::to_string(head) + ", so the next revision is " +
+                           std::to_string(head + 1) + ", not " + std::to_string(n) + "; fetch, rebase and retry",
+                       "head", head);
+  }
+  if (st.code() == StatusCode::kResourceExhausted) {
+    COFFER_ASSIGN_OR_RETURN(store::AccountRecord account, s.meta.GetAccount(c.account_id()));
+    return QuotaExceeded(account, data.size());
+  }
+  COFFER_RETURN_IF_ERROR(st);
+  return JsonResponse(201, json{{"head", n}});
+}
+
+StatusOr<Response> HandleGetCheckpoint(const Services& s, const Call& c) {
+  const std::string& cid = c.path.at("collection_id");
+  auto cp = s.meta.GetCheckpoint(c.account_id(), cid);
+  if (!cp.ok()) {
+    if (cp.status().code() == StatusCode::kNotFound) return NotFoundError("collection " + cid + " has no checkpoint");
+    return cp.status();
+  }
+  return JsonResponse(200, json{{"number", cp->number}, {"data", Base64Encode(cp->data)}});
+}
+
+StatusOr<Response> HandlePutCheckpoint(const Services& s, const Call& c) {
+  const std::string& cid = c.path.at("collection_id");
+  const uint64_t n = PathNumber(c);
+  const Bytes& data = c.request.body;
+  if (data.empty()) return InvalidArgumentError("checkpoint body is empty; send the encrypted checkpoint bytes");
+  COFFER_ASSIGN_OR_RETURN(uint64_t head, s.meta.GetHead(c.account_id(), cid));
+  if (n > head) {
+    return FailedPreconditionError("checkpoint " + std::to_string(n) + " is past the collection head " +
+                                   std::to_string(head) + "; append the revisions first");
+  }
+  Status st = s.meta.PutCheckpoint(c.account_id(), cid, n, data);
+  if (st.code() == StatusCode::kResourceExhausted) {
+    COFFER_ASSIGN_OR_RETURN(store::AccountRecord account, s.meta.GetAccount(c.account_id()));
+    return QuotaExceeded(account, data.size());
+  }
+  COFFER_RETURN_IF_ERROR(st);
+  return EmptyResponse(204);
+}
+
+StatusOr<Response> HandlePutChunk(const Services& s, const Call& c) {
+  const std::string& chunk_id = c.path.at("chunk_id");
+  const std::string& declared = c.request.content_sha256;
+  if (declared.empty()) {
+    return InvalidArgumentError("missing X-Coffer-Sha256 header (hex SHA-256 of the body)");
+  }
+  COFFER_RETURN_IF_ERROR(CheckHexId(declared, 64, "X-Coffer-Sha256 header"));
+  const Bytes& data = c.request.body;
+  if (data.empty()) return InvalidArgumentError("chunk body is empty; send the encrypted chunk bytes");
+
+  auto existing = s.meta.GetChunk(c.account_id(), chunk_id);
+  if (existing.ok()) return JsonResponse(200, json{{"id", chunk_id}, {"size", existing->size}, {"created", false}});
+  if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+
+  const Bytes sha = crypto::Sha256(data);
+  if (HexEncode(sha) != declared) {
+    return InvalidArgumentError("X-Coffer-Sha256 does not match the body (got " + std::to_string(data.size()) +
+                                " bytes with SHA-256 " + HexEncode(sha) + "); the upload was damaged, send it again");
+  }
+  const store::AccountRecord& account = c.caller->account;
+  if (account.quota_bytes != 0 && account.used_bytes + data.size() > account.quota_bytes) {
+    return QuotaExceeded(account, data.size());
+  }
+  COFFER_RETURN_IF_ERROR(s.blobs.Put(ChunkBlobKey(c.account_id(), chunk_id), data));
+  store::ChunkRecord rec;
+  rec.chunk_id = chunk_id;
+  rec.size = data.size();
+  rec.sha256 = sha;
+  rec.created_at = c.now;
+  auto added = s.meta.AddChunk(c.account_id(), rec);
+  if (!added.ok()) {
+    // The blob stays: deleting it could race with a concurrent PUT of the same id that has
+    // already indexed it. An unindexed blob only costs space until the next PUT replaces it.
+    if (added.status().code() == StatusCode::kResourceExhausted) {
+      COFFER_ASSIGN_OR_RETURN(store::AccountRecord fresh, s.meta.GetAccount(c.account_id()));
+      return QuotaExceeded(fresh, data.size());
+    }
+    return added.status();
+  }
+  return JsonResponse(*added ? 201 : 200, json{{"id", chunk_id}, {"size", rec.size}, {"created", *added}});
+}
+
+StatusOr<Response> HandleHeadChunk(const Services& s, const Call& c) {
+  const std::string& chunk_id = c.path.at("chunk_id");
+  auto rec = s.meta.GetChunk(c.account_id(), chunk_id);
+  if (!rec.ok()) {
+    if (rec.status().code() == StatusCode::kNotFound) return NotFoundError("no chunk " + chunk_id + " in this account");
+    return rec.status();
+  }
+  Response r = EmptyResponse(200);
+  r.content_type = "application/octet-stream";
+  r.head_content_length = rec->size;
+  return r;
+}
+
+StatusOr<Response> HandleGetChunk(const Services& s, const Call& c) {
+  const std::string& chunk_id = c.path.at("chunk_id");
+  auto rec = s.meta.GetChunk(c.account_id(), chunk_id);
+  if (!rec.ok()) {
+    if (rec.status().code() == StatusCode::kNotFound) return NotFoundError("no chunk " + chunk_id + " in this account");
+    return rec.status();
+  }
+  auto data = s.blobs.Get(ChunkBlobKey(c.account_id(), chunk_id));
+  // kNotFound and kDataLoss are verdicts about the stored copy; anything else (kUnavailable)
+  // is transient and says nothing about the chunk.
+  if (!data.ok() && data.status().code() != StatusCode::kNotFound &&
+      data.status().code() != StatusCode::kDataLoss) {
+    return data.status();
+  }
+  // Re-check before serving, so the server never knowingly hands out damaged bytes; the
+  // client would catch them too (AEAD), but only the server can say where the damage is.
+  const bool lost = !data.ok();
+  if (lost || data->size() != rec->size || !crypto::ConstantTimeEqual(crypto::Sha256(*data), rec->sha256)) {
+    // Drop the index row: the chunk then reads as missing (HEAD, /v1/chunks/missing), so a
+    // device that still has it uploads it again, and the PUT stores a fresh copy. Keeping
+    // the row would make that PUT answer "already stored" forever.
+    Status dropped = s.meta.DeleteChunk(c.account_id(), chunk_id);
+    if (!dropped.ok()) LogLine("could not drop the index row of a damaged chunk: " + dropped.ToString());
+    return DataLossError(std::string("the server's copy of chunk ") + chunk_id +
+                         (lost ? " is missing or unreadable in blob storage" : " is corrupt (SHA-256 mismatch)") +
+                         "; it is now listed as missing: upload it again from a device that has it");
+  }
+  return RawResponse(200, std::move(data).value());
+}
+
+StatusOr<Response> HandleMissingChunks(const Services& s, const Call& c) {
+  COFFER_ASSIGN_OR_RETURN(json body, ParseJsonObject(c.request.body));
+  JsonFields f(body, "");
+  COFFER_ASSIGN_OR_RETURN(std::vector<std::string> ids, f.HexIdArray("ids", kChunkIdHexLen, kMaxIdsPerRequest));
+  COFFER_ASSIGN_OR_RETURN(std::vector<bool> have, s.meta.HaveChunks(c.account_id(), ids));
+  if (have.size() != ids.size()) return InternalError("chunk index answered for the wrong number of ids");
+  json missing = json::array();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!have[i]) missing.push_back(ids[i]);
+  }
+  return JsonResponse(200, json{{"missing", std::move(missing)}});
+}
+
+StatusOr<Response> HandleListChunks(const Services& s, const Call& c) {
+  json list = json::array();
+  COFFER_RETURN_IF_ERROR(s.meta.ListChunks(c.account_id(), [&](const store::ChunkRecord& r) {
+    list.push_back(json{{"id", r.chunk_id}, {"size", r.size}});
+    return true;
+  }));
+  return JsonResponse(200, json{{"chunks", std::move(list)}});
+}
+
+StatusOr<Response> HandleGc(const Services& s, const Call& c) {
+  COFFER_ASSIGN_OR_RETURN(json body, ParseJsonObject(c.request.body));
+  JsonFields f(body, "");
+  // The live set is the whole account's, so it is not capped at kMaxIdsPerRequest; the
+  // 16 MiB body limit bounds it (about 230 000 ids).
+  COFFER_ASSIGN_OR_RETURN(std::vector<std::string> live_list,
+                          f.HexIdArray("live", kChunkIdHexLen, kIdListBodyLimit / (kChunkIdHexLen + 3)));
+  const std::unordered_set<std::string> live(live_list.begin(), live_list.end());
+  const int64_t cutoff = c.now - s.options.gc_grace_seconds;
+
+  // Collect first, delete after: the listing callback must not modify the index under it.
+  std::vector<store::ChunkRecord> doomed;
+  COFFER_RETURN_IF_ERROR(s.meta.ListChunks(c.account_id(), [&](const store::ChunkRecord& r) {
+    if (!live.contains(r.chunk_id) && r.created_at < cutoff) doomed.push_back(r);
+    return true;
+  }));
+  uint64_t deleted = 0;
+  uint64_t freed = 0;
+  for (const auto& r : doomed) {
+    COFFER_RETURN_IF_ERROR(s.meta.DeleteChunk(c.account_id(), r.chunk_id));
+    Status gone = s.blobs.Delete(ChunkBlobKey(c.account_id(), r.chunk_id));
+    // The row is gone, so the chunk is deleted as far as anyone can see; a leftover blob is
+    // only wasted space.
+    if (!gone.ok()) LogLine("gc: could not delete the bytes of a chunk: " + gone.ToString());
+    ++deleted;
+    freed += r.size;
+  }
+  return JsonResponse(200, json{{"deleted", deleted}, {"freed_bytes", freed}});
+}
+
+}  // namespace coffer::server
