@@ -165,7 +165,7 @@ Bytes KeyringContents::Encode() const {
   w.Raw(identity_sign_seed);
   w.Raw(identity_box_sk);
   w.Raw(genesis_hash);
-  w.Raw(recovery_wrap_key);
+  w.Raw(recovery_public_key);
   w.U32(static_cast<uint32_t>(content.size()));
   for (const auto& c : content) {
     w.U32(c.epoch);
@@ -199,7 +199,7 @@ StatusOr<KeyringContents> KeyringContents::Decode(ByteView data) {
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, k.identity_sign_seed));
   COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, k.identity_box_sk));
   COFFER_RETURN_IF_ERROR(ReadArray(r, k.genesis_hash));
-  COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, k.recovery_wrap_key));
+  COFFER_RETURN_IF_ERROR(ReadFixed(r, kKey, k.recovery_public_key));
   COFFER_ASSIGN_OR_RETURN(uint32_t n_content, r.U32());
   if (n_content > 100000) return DataLossError("keyring has too many content epochs");
   for (uint32_t i = 0; i < n_content; ++i) {
@@ -243,7 +243,6 @@ void KeyringContents::Wipe() {
   auto wipe = [](Bytes& b) { sodium_memzero(b.data(), b.size()); };
   wipe(identity_sign_seed);
   wipe(identity_box_sk);
-  wipe(recovery_wrap_key);
   for (auto& c : content) {
     wipe(c.chunk_id_key);
     wipe(c.chunk_enc_key);
@@ -299,11 +298,17 @@ Bytes RecoveryBlob::Header() const {
   return w.Take();
 }
 
-Bytes RecoveryBlob::Encode() const {
+Bytes RecoveryBlob::SignedPart() const {
   ByteWriter w;
   w.Raw(Header());
   w.Blob(ciphertext);
   return w.Take();
+}
+
+Bytes RecoveryBlob::Encode() const {
+  Bytes out = SignedPart();
+  out.insert(out.end(), signature.begin(), signature.end());
+  return out;
 }
 
 StatusOr<RecoveryBlob> RecoveryBlob::Decode(ByteView data) {
@@ -313,6 +318,7 @@ StatusOr<RecoveryBlob> RecoveryBlob::Decode(ByteView data) {
   COFFER_RETURN_IF_ERROR(ReadArray(r, b.account_id));
   COFFER_ASSIGN_OR_RETURN(b.ak_epoch, r.U64());
   COFFER_RETURN_IF_ERROR(ReadBlob(r, 1024, b.ciphertext));
+  COFFER_RETURN_IF_ERROR(ReadFixed(r, kSig, b.signature));
   COFFER_RETURN_IF_ERROR(r.ExpectEnd());
   return b;
 }

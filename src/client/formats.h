@@ -89,7 +89,9 @@ struct KeyringContents {
   Bytes identity_sign_seed;  // 32
   Bytes identity_box_sk;     // 32
   Hash32 genesis_hash{};
-  Bytes recovery_wrap_key;   // 32
+  // X25519 public key derived from the recovery key. Only the public half is here, so a
+  // device that is later revoked cannot open recovery blobs written after its revocation.
+  Bytes recovery_public_key;  // 32
   std::vector<ContentKeys> content;
   std::vector<CollectionKeys> collections;
   std::vector<std::pair<Id, std::string>> device_names;  // shown in `device list`
@@ -120,8 +122,10 @@ struct KeyringBlob {
 struct RecoveryBlob {
   Id account_id{};
   uint64_t ak_epoch = 0;
-  Bytes ciphertext;  // AeadSeal(recovery_wrap_key, AK || genesis_hash, aad = header)
+  Bytes ciphertext;  // crypto_box_seal(recovery public key, AK || genesis_hash)
+  Bytes signature;   // by the account identity over SignedPart()
   Bytes Header() const;
+  Bytes SignedPart() const;
   Bytes Encode() const;
   static StatusOr<RecoveryBlob> Decode(ByteView data);
 };

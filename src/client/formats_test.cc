@@ -171,7 +171,7 @@ struct Fixture {
     k.identity_sign_seed = Seq(0x40, 32);
     k.identity_box_sk = Seq(0x60, 32);
     k.genesis_hash = GenesisHash();
-    k.recovery_wrap_key = RecoveryWrapKey();
+    k.recovery_public_key = RecoveryWrapKey();
     k.content.push_back(ContentKeys{1, chunk_id_key, chunk_enc_key, gear_key});
     CollectionKeys c;
     c.collection_id = collection_id;
@@ -929,7 +929,7 @@ TEST(FormatVectors, KeyringVectorMatchesSealKeyring) {
   k.ak_epoch = 1;
   k.keyring_version = 1;
   k.identity = Fixture::MakeIdentity(0x40, 0x60);
-  k.recovery_wrap_key = Secret(f.RecoveryWrapKey());
+  k.recovery_public_key = f.RecoveryWrapKey();
   k.genesis_hash = f.GenesisHash();
   k.content[1] = ContentEpochKeys{1, Secret(f.chunk_id_key), Secret(f.chunk_enc_key), Secret(f.gear_key)};
   CollectionInfo drive;

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "chunk/chunker.h"
 #include "client/vault.h"
 #include "crypto/aead.h"
 #include "crypto/hash.h"
@@ -44,6 +45,25 @@ ItemRow RootRow() {
 }
 
 std::string Num(uint64_t n) { return std::to_string(n); }
+
+// u32 length || plaintext || zeros up to the Padmé length, so the server sees revision sizes
+// only roughly (names and small inline files do not show their exact length).
+Bytes PadPlaintext(const Bytes& plain) {
+  Bytes out(chunk::PadmeLength(4 + plain.size()), 0);
+  const uint32_t n = static_cast<uint32_t>(plain.size());
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
+  std::copy(plain.begin(), plain.end(), out.begin() + 4);
+  return out;
+}
+
+StatusOr<Bytes> UnpadPlaintext(ByteView padded) {
+  ByteReader r(padded, "padded revision");
+  COFFER_ASSIGN_OR_RETURN(uint32_t n, r.U32());
+  COFFER_ASSIGN_OR_RETURN(ByteView body, r.Raw(n));
+  COFFER_ASSIGN_OR_RETURN(ByteView rest, r.Raw(r.remaining()));
+  if (!IsZero(rest)) return DataLossError("revision padding is not zero");
+  return ToBytes(body);
+}
 
 }  // namespace
 
@@ -179,7 +199,9 @@ Status Journal::VerifyAndApply(const Revision& rev, Head& head) {
   crypto::SecretBytes rev_key = crypto::DeriveKey(key->second, "revision");
   auto plain = crypto::AeadOpen(rev_key, blob->ciphertext, h.Encode());
   if (!plain.ok()) return SecurityError(what + " failed authentication (modified on the server)");
-  auto ops = DecodeOps(*plain);
+  auto unpadded = UnpadPlaintext(*plain);
+  if (!unpadded.ok()) return SecurityError(what + ": " + unpadded.status().message());
+  auto ops = DecodeOps(*unpadded);
   if (!ops.ok()) return SecurityError(what + ": " + ops.status().message());
 
   COFFER_RETURN_IF_ERROR(state_.Begin());
@@ -321,7 +343,7 @@ StatusOr<Bytes> Journal::BuildRevision(const std::vector<Op>& ops, const Head& h
   h.key_epoch = coll.current_epoch();
   h.time = static_cast<int64_t>(std::time(nullptr));
   crypto::SecretBytes rev_key = crypto::DeriveKey(coll.keys.at(h.key_epoch), "revision");
-  COFFER_ASSIGN_OR_RETURN(blob.ciphertext, crypto::AeadSeal(rev_key, EncodeOps(ops), h.Encode()));
+  COFFER_ASSIGN_OR_RETURN(blob.ciphertext, crypto::AeadSeal(rev_key, PadPlaintext(EncodeOps(ops)), h.Encode()));
   blob.signature = vault_.device().sign.Sign(blob.SignedPart());
   return blob.Encode();
 }

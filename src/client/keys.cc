@@ -54,7 +54,11 @@ StatusOr<Bytes> FromBase32(std::string_view text, size_t want_bytes) {
       bits -= 8;
     }
   }
-  if (out.size() != want_bytes) return InvalidArgumentError("wrong length");
+  // Exactly the characters an encoder writes: no spare character, and the unused low bits
+  // of the last one are zero.
+  if (out.size() != want_bytes || bits >= 5 || (buffer & ((1u << bits) - 1)) != 0) {
+    return InvalidArgumentError("wrong length");
+  }
   return out;
 }
 

@@ -85,8 +85,8 @@ Bytes MakeChainEntry(uint64_t seq, const Hash32& prev_hash, const Id& account_id
                      const crypto::SigningKey& before,
                      const Identity& after);
 
-// ---- recovery key: 32 random bytes shown as 13 groups of 4 base32 characters
-// ("CR1" prefix-free), with a 2-byte checksum so typos are caught before any network call.
+// ---- recovery key: 32 random bytes plus a 2-byte checksum, shown as 11 groups of 5 base32
+// characters, so typos are caught before any network call.
 std::string FormatRecoveryKey(const crypto::SecretBytes& key);
 StatusOr<crypto::SecretBytes> ParseRecoveryKey(std::string_view text);
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <thread>
@@ -43,7 +44,7 @@ KeyringContents ContentsOf(const UnlockedKeys& k) {
   c.identity_sign_seed = Reveal(k.identity.sign.seed());
   c.identity_box_sk = Reveal(k.identity.box.secret_key());
   c.genesis_hash = k.genesis_hash;
-  c.recovery_wrap_key = Reveal(k.recovery_wrap_key);
+  c.recovery_public_key = k.recovery_public_key;
   for (const auto& [epoch, ck] : k.content) {
     c.content.push_back({epoch, Reveal(ck.chunk_id_key), Reveal(ck.chunk_enc_key), Reveal(ck.gear_key)});
   }
@@ -82,8 +83,9 @@ Bytes RecoveryBlobFor(const UnlockedKeys& k, const Id& account_id) {
   blob.ak_epoch = k.ak_epoch;
   Bytes plain = Reveal(k.account_key);
   plain.insert(plain.end(), k.genesis_hash.begin(), k.genesis_hash.end());
-  blob.ciphertext = *crypto::AeadSeal(k.recovery_wrap_key, plain, blob.Header());
+  blob.ciphertext = *crypto::SealToPublicKey(k.recovery_public_key, plain);
   sodium_memzero(plain.data(), plain.size());
+  blob.signature = k.identity.sign.Sign(blob.SignedPart());
   return blob.Encode();
 }
 
@@ -150,8 +152,19 @@ Status Vault::RequireNotEnrolled() const {
   return OkStatus();
 }
 
+Status ValidateDeviceName(const std::string& name) {
+  if (name.empty() || name.size() > kMaxDeviceNameBytes) {
+    return InvalidArgumentError("a device name has 1 to " + std::to_string(kMaxDeviceNameBytes) + " bytes");
+  }
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f) return InvalidArgumentError("a device name cannot contain control characters");
+  }
+  return OkStatus();
+}
+
 Status Vault::LoadOrCreateDeviceKeys(const std::string& name) {
   if (device_) return OkStatus();
+  COFFER_RETURN_IF_ERROR(ValidateDeviceName(name));
   DeviceKeys keys = DeviceKeys::Generate(name);
   COFFER_RETURN_IF_ERROR(keys.Save(home_ + "/device.key"));
   device_ = std::move(keys);
@@ -203,7 +216,9 @@ StatusOr<crypto::SecretBytes> Vault::CreateAccount(const std::string& email, con
   keys->keyring_version = 1;
   keys->identity = Identity::Generate();
   crypto::SecretBytes recovery_key = crypto::SecretBytes::Random(32);
-  keys->recovery_wrap_key = crypto::DeriveKey(recovery_key, "recovery-wrap");
+  COFFER_ASSIGN_OR_RETURN(crypto::BoxKeyPair recovery_box,
+                          crypto::BoxKeyPair::FromSecretKey(crypto::DeriveKey(recovery_key, "recovery-box")));
+  keys->recovery_public_key = recovery_box.public_key();
   crypto::SecretBytes recovery_verifier = crypto::DeriveKey(recovery_key, "recovery-login");
   keys->content.emplace(1, NewContentEpoch(1));
   CollectionInfo drive;
@@ -408,7 +423,7 @@ Status Vault::VerifyAndLoadKeys() {
   keys->keyring_version = kr->header.version;
   COFFER_ASSIGN_OR_RETURN(keys->identity.sign, crypto::SigningKey::FromSeed(SecretFrom(contents->identity_sign_seed)));
   COFFER_ASSIGN_OR_RETURN(keys->identity.box, crypto::BoxKeyPair::FromSecretKey(SecretFrom(contents->identity_box_sk)));
-  keys->recovery_wrap_key = SecretFrom(contents->recovery_wrap_key);
+  keys->recovery_public_key = contents->recovery_public_key;
   keys->genesis_hash = contents->genesis_hash;
   for (const auto& c : contents->content) {
     keys->content[c.epoch] = ContentEpochKeys{c.epoch, SecretFrom(c.chunk_id_key), SecretFrom(c.chunk_enc_key),
@@ -424,7 +439,8 @@ Status Vault::VerifyAndLoadKeys() {
   }
   for (const auto& [id, name] : contents->device_names) keys->device_names[id] = name;
   contents->Wipe();
-  if (keys->identity.sign.public_key() != chain.identity_sign_pk) {
+  if (keys->identity.sign.public_key() != chain.identity_sign_pk ||
+      keys->identity.box.public_key() != chain.identity_box_pk) {
     return SecurityError("the keyring's identity does not match the device chain");
   }
   if (keys->genesis_hash != chain.genesis_hash) return SecurityError("the keyring belongs to another device chain");
@@ -550,6 +566,7 @@ StatusOr<std::string> Vault::Approve(const std::string& code) {
   auto name_bytes = crypto::AeadOpen(crypto::DeriveKey(secret, "pairing-name"), req->sealed_name, req->device_id);
   if (!name_bytes.ok()) return SecurityError("the pairing request was altered on the server (its name does not open)");
   const std::string name(AsChars(*name_bytes));
+  if (!ValidateDeviceName(name).ok()) return SecurityError("the pairing request carries an invalid device name");
 
   const uint64_t seq = chain_->length;
   Bytes entry = MakeChainEntry(seq, chain_->head_hash, account_id_, ChainAction::kAdd, req->device_id, req->sign_pk,
@@ -594,6 +611,8 @@ struct PendingRotation {
 
   Bytes Encode() const {
     ByteWriter w;
+    w.Raw(std::string_view("CFRT", 4));
+    w.U8(kFormatVersion);
     w.U64(chain_seq);
     w.Blob(chain_entry);
     w.Str(revoked_device);
@@ -610,6 +629,10 @@ struct PendingRotation {
   }
   static StatusOr<PendingRotation> Decode(ByteView data) {
     ByteReader r(data, "pending key rotation");
+    COFFER_ASSIGN_OR_RETURN(ByteView magic, r.Raw(5));
+    if (std::memcmp(magic.data(), "CFRT", 4) != 0 || magic[4] != kFormatVersion) {
+      return DataLossError("the pending key rotation record is not in a format this client reads");
+    }
     PendingRotation p;
     COFFER_ASSIGN_OR_RETURN(p.chain_seq, r.U64());
     COFFER_ASSIGN_OR_RETURN(ByteView e, r.Blob(1 << 20));
@@ -696,7 +719,7 @@ Status Vault::Revoke(const std::string& device_id_hex) {
   next->ak_epoch = keys_->ak_epoch + 1;
   next->keyring_version = keys_->keyring_version + 1;
   next->identity = Identity::Generate();
-  next->recovery_wrap_key = keys_->recovery_wrap_key.Clone();
+  next->recovery_public_key = keys_->recovery_public_key;
   next->genesis_hash = keys_->genesis_hash;
   for (const auto& [e, ck] : keys_->content) {
     next->content[e] = ContentEpochKeys{e, ck.chunk_id_key.Clone(), ck.chunk_enc_key.Clone(), ck.gear_key.Clone()};
@@ -762,14 +785,15 @@ Status Vault::Recover(const std::string& email, const crypto::SecretBytes& recov
   auto blob = RecoveryBlob::Decode(raw_blob);
   if (!blob.ok()) return SecurityError(blob.status().message());
   if (blob->account_id != account_id_) return SecurityError("the recovery blob belongs to another account");
-  crypto::SecretBytes wrap = crypto::DeriveKey(recovery_key, "recovery-wrap");
-  auto plain = crypto::AeadOpen(wrap, blob->ciphertext, blob->Header());
+  COFFER_ASSIGN_OR_RETURN(crypto::BoxKeyPair recovery_box,
+                          crypto::BoxKeyPair::FromSecretKey(crypto::DeriveKey(recovery_key, "recovery-box")));
+  auto plain = crypto::OpenSealed(recovery_box, blob->ciphertext);
   if (!plain.ok() || plain->size() != 32 + kHashBytes) {
     return SecurityError("the recovery blob does not open with this recovery key (replaced or damaged on the server)");
   }
-  crypto::SecretBytes ak = crypto::SecretBytes::FromBytes(ByteView(plain->data(), 32));
-  Hash32 genesis = ToHash32(ByteView(plain->data() + 32, kHashBytes));
-  sodium_memzero(plain->data(), plain->size());
+  const ByteView opened = plain->Reveal(crypto::SecretAccess::Get());
+  crypto::SecretBytes ak = crypto::SecretBytes::FromBytes(opened.first(32));
+  Hash32 genesis = ToHash32(opened.subspan(32, kHashBytes));
 
   // Pin the genesis from the recovery blob and verify everything as any device would.
   COFFER_RETURN_IF_ERROR(state_->PutString("email", email));
@@ -782,6 +806,9 @@ Status Vault::Recover(const std::string& email, const crypto::SecretBytes& recov
   if (!kr.ok()) return SecurityError(kr.status().message());
   if (!crypto::VerifySignature(chain.identity_sign_pk, kr->SignedPart(), kr->signature).ok()) {
     return SecurityError("the keyring is not signed by the account identity");
+  }
+  if (!crypto::VerifySignature(chain.identity_sign_pk, blob->SignedPart(), blob->signature).ok()) {
+    return SecurityError("the recovery blob is not signed by the account identity (replaced on the server)");
   }
   if (kr->header.ak_epoch != blob->ak_epoch) {
     return SecurityError("the recovery blob is from another key epoch than the keyring (stale recovery blob)");

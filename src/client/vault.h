@@ -51,7 +51,7 @@ struct UnlockedKeys {
   uint64_t ak_epoch = 0;
   uint64_t keyring_version = 0;
   Identity identity;
-  crypto::SecretBytes recovery_wrap_key;
+  Bytes recovery_public_key;  // seals the account key for the recovery key's holder
   Hash32 genesis_hash{};
   std::map<uint32_t, ContentEpochKeys> content;  // epoch -> keys
   std::map<Id, CollectionInfo> collections;
@@ -149,6 +149,10 @@ class Vault {
   std::unique_ptr<ChainState> chain_;
   crypto::SecretBytes pairing_secret_;  // between StartLink and FinishLink
 };
+
+inline constexpr size_t kMaxDeviceNameBytes = 64;
+// 1..64 bytes, no control characters (names are shown on other devices' terminals).
+Status ValidateDeviceName(const std::string& name);
 
 // Encrypts/decrypts the keyring (FORMAT.md §5).
 Bytes SealKeyring(const UnlockedKeys& keys, const Id& account_id, uint64_t version, uint64_t chain_len);

@@ -104,13 +104,15 @@ void Server::Start() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     std::string text = ReadFile(log_) + ReadFile(log_.string() + ".err");
-    auto pos = text.find("listening on http://127.0.0.1:");
-    if (pos != std::string::npos) {
-      auto start = pos + std::strlen("listening on http://127.0.0.1:");
+    for (const std::string scheme : {"http", "https"}) {
+      const std::string prefix = "listening on " + scheme + "://127.0.0.1:";
+      auto pos = text.find(prefix);
+      if (pos == std::string::npos) continue;
+      auto start = pos + prefix.size();
       auto end = text.find_first_not_of("0123456789", start);
       if (end != std::string::npos) {
         port_ = std::stoi(text.substr(start, end - start));
-        url_ = "http://127.0.0.1:" + std::to_string(port_);
+        url_ = scheme + "://127.0.0.1:" + std::to_string(port_);
         return;
       }
     }

@@ -1,5 +1,6 @@
 #include "store/sqlite/sqlite_schema.h"
 
+#include <iterator>
 #include <string>
 
 namespace coffer::store::sqlite {

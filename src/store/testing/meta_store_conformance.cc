@@ -950,13 +950,13 @@ TEST_P(MetaStoreConformance, ListChunksVisitsEveryChunkOnceAndStopsEarly) {
 TEST_P(MetaStoreConformance, ListChunksCallbackMayUseTheStore) {
   // Garbage collection deletes while it lists; the callback must not deadlock.
   const std::string account = MakeAccount(store(), 123);
-  for (uint64_t i = 0; i < 700; ++i) STORE_ASSERT_OK(store().AddChunk(account, TestChunk(i, 10)));
+  for (uint64_t i = 0; i < 600; ++i) STORE_ASSERT_OK(store().AddChunk(account, TestChunk(i, 10)));
   size_t deleted = 0;
   STORE_ASSERT_OK(store().ListChunks(account, [&](const ChunkRecord& c) {
     if (store().DeleteChunk(account, c.chunk_id).ok()) ++deleted;
     return true;
   }));
-  EXPECT_EQ(deleted, 700u);
+  EXPECT_EQ(deleted, 600u);
   EXPECT_EQ(UsedBytes(store(), account), 0u);
   size_t left = 0;
   STORE_EXPECT_OK(store().ListChunks(account, [&](const ChunkRecord&) { return ++left, true; }));
