@@ -8,8 +8,10 @@
 //    the document cannot drift from the code. Where the production code has a public entry
 //    point (SealKeyring, MakeChainEntry, ChunkContainer::Aad, FormatRecoveryKey, ...) the
 //    vector is cross-checked against it; where the construction is private (chunk encryption
-//    in transfer.cc, the recovery blob in vault.cc, revisions in journal.cc) the test mirrors
-//    it and checks that the production decoder and AeadOpen accept the result.
+//    in transfer.cc, the recovery blob in vault.cc, revision padding in journal.cc) the test
+//    mirrors it and checks that the production decoder, AeadOpen and OpenSealed accept the
+//    result. The recovery blob's sealed box is crypto_box_seal with a fixed ephemeral key in
+//    place of the random one (libsodium's construction, rebuilt here from crypto_box_easy).
 //    To print fresh values after an intentional format change:
 //      COFFER_PRINT_VECTORS=1 ./client_tests --gtest_filter='FormatVectors.*'
 // 2. Decoders. Every Decode rejects each truncation, a wrong magic, a wrong version byte,
@@ -88,9 +90,14 @@ constexpr int64_t kT1 = kT0 + 60;
 constexpr int64_t kT2 = kT0 + 120;
 
 const std::vector<std::string>& AllLabels() {
-  static const std::vector<std::string> labels = {"keyring",     "revision",   "checkpoint",       "recovery-wrap",
+  static const std::vector<std::string> labels = {"keyring",     "revision",   "checkpoint",       "recovery-box",
                                                   "recovery-login", "pairing-id", "pairing-mac", "pairing-response",
                                                   "pairing-name"};
+  return labels;
+}
+// Labels of earlier builds: never to be used again for any purpose (R3, FORMAT.md §2).
+const std::vector<std::string>& RetiredLabels() {
+  static const std::vector<std::string> labels = {"recovery-wrap"};
   return labels;
 }
 const std::vector<std::string>& PairingLabels() {
@@ -107,6 +114,7 @@ struct Fixture {
   Id device_b = SeqArray<16>(0x20);
   Id collection_id = SeqArray<16>(0x30);
   Bytes nonce = Seq(0x80, 24);           // N: stands in for AeadSeal's random nonce
+  Bytes ephemeral_sk = Seq(0x90, 32);    // E: stands in for crypto_box_seal's random key pair
   Bytes chunk_id_key = Seq(0x20, 32);
   Bytes chunk_enc_key = Seq(0x40, 32);
   Bytes gear_key = Seq(0x60, 32);
@@ -129,6 +137,32 @@ struct Fixture {
     auto ct = crypto::raw::XChaCha20Poly1305Encrypt(key, nonce, aad, plain);
     EXPECT_TRUE(ct.ok()) << ct.status().ToString();
     return Cat({nonce, *ct});
+  }
+
+  // crypto_box_seal(pk, plain) when its random ephemeral secret key happens to be E:
+  // epk || crypto_box_easy(plain, nonce = BLAKE2b-192(epk || pk), pk, E) — 48 bytes longer
+  // than `plain`. OpenSealed (crypto_box_seal_open) must accept it.
+  Bytes SealToPublicKey(ByteView pk, ByteView plain) const {
+    Bytes epk(crypto_box_PUBLICKEYBYTES);
+    EXPECT_EQ(crypto_scalarmult_base(epk.data(), ephemeral_sk.data()), 0);
+    const Bytes both = Cat({epk, pk});
+    Bytes box_nonce(crypto_box_NONCEBYTES);
+    crypto_generichash(box_nonce.data(), box_nonce.size(), both.data(), both.size(), nullptr, 0);
+    Bytes ct(plain.size() + crypto_box_MACBYTES);
+    EXPECT_EQ(crypto_box_easy(ct.data(), plain.data(), plain.size(), box_nonce.data(), pk.data(),
+                              ephemeral_sk.data()),
+              0);
+    return Cat({epk, ct});
+  }
+
+  // u32 n || plain || zero bytes, Padmé(4 + n) bytes in all: chunk plaintexts (transfer.cc)
+  // and revision plaintexts (journal.cc PadPlaintext) are padded the same way.
+  static Bytes Pad(ByteView plain) {
+    Bytes padded(chunk::PadmeLength(4 + plain.size()), 0);
+    const uint32_t n = static_cast<uint32_t>(plain.size());
+    for (int i = 0; i < 4; ++i) padded[i] = static_cast<uint8_t>(n >> (8 * i));
+    std::copy(plain.begin(), plain.end(), padded.begin() + 4);
+    return padded;
   }
 
   ChainEntry Entry(uint64_t seq, const Hash32& prev, ChainAction action, int64_t time, const Id& device,
@@ -164,14 +198,18 @@ struct Fixture {
   std::vector<Bytes> Chain() const { return {Genesis().Encode(), AddB().Encode(), RevokeB().Encode()}; }
   Hash32 GenesisHash() const { return HashOf(Genesis().Encode()); }
 
-  Bytes RecoveryWrapKey() const { return Reveal(crypto::DeriveKey(Secret(root), "recovery-wrap")); }
+  // The recovery box key pair: X25519 secret key DeriveKey(RK, "recovery-box").
+  crypto::BoxKeyPair RecoveryBox() const {
+    return *crypto::BoxKeyPair::FromSecretKey(crypto::DeriveKey(Secret(root), "recovery-box"));
+  }
+  Bytes RecoveryPublicKey() const { return RecoveryBox().public_key(); }
 
   KeyringContents Contents() const {
     KeyringContents k;
     k.identity_sign_seed = Seq(0x40, 32);
     k.identity_box_sk = Seq(0x60, 32);
     k.genesis_hash = GenesisHash();
-    k.recovery_public_key = RecoveryWrapKey();
+    k.recovery_public_key = RecoveryPublicKey();
     k.content.push_back(ContentKeys{1, chunk_id_key, chunk_enc_key, gear_key});
     CollectionKeys c;
     c.collection_id = collection_id;
@@ -202,24 +240,21 @@ struct Fixture {
     return e;
   }
 
+  // As RecoveryBlobFor (vault.cc): AK || genesis hash sealed to the recovery public key,
+  // signed by the identity (identity 0: the blob of AK epoch 1).
   RecoveryBlob Recovery() const {
     RecoveryBlob b;
     b.account_id = account_id;
     b.ak_epoch = 1;
     const Hash32 g = GenesisHash();
-    b.ciphertext = Seal(RecoveryWrapKey(), Cat({root, g}), b.Header());
+    b.ciphertext = SealToPublicKey(RecoveryPublicKey(), Cat({root, g}));
+    b.signature = identity0.sign.Sign(b.SignedPart());
     return b;
   }
 
   Hash32 ChunkId() const { return ToHash32(crypto::KeyedHash(Secret(chunk_id_key), chunk_plain)); }
   Bytes ChunkKey() const { return crypto::KeyedHash(Secret(chunk_enc_key), ChunkId()); }
-  Bytes PaddedChunk() const {
-    Bytes padded(chunk::PadmeLength(4 + chunk_plain.size()), 0);
-    const uint32_t n = static_cast<uint32_t>(chunk_plain.size());
-    for (int i = 0; i < 4; ++i) padded[i] = static_cast<uint8_t>(n >> (8 * i));
-    std::copy(chunk_plain.begin(), chunk_plain.end(), padded.begin() + 4);
-    return padded;
-  }
+  Bytes PaddedChunk() const { return Pad(chunk_plain); }
   ChunkContainer Chunk() const {
     ChunkContainer c;
     c.suite = 1;
@@ -312,7 +347,9 @@ struct Fixture {
   RevisionBlob Revision() const {
     RevisionBlob b;
     b.header = RevHeader();
-    b.ciphertext = Seal(Reveal(crypto::DeriveKey(Secret(root), "revision")), EncodeOps(Ops()), b.header.Encode());
+    // journal.cc BuildRevision: the operations are padded (PadPlaintext) before encryption.
+    b.ciphertext =
+        Seal(Reveal(crypto::DeriveKey(Secret(root), "revision")), Pad(EncodeOps(Ops())), b.header.Encode());
     b.signature = a_sign.Sign(b.SignedPart());
     return b;
   }
@@ -459,6 +496,7 @@ std::vector<std::pair<std::string, std::string>> ComputeVectors() {
   add("keyring/blob", Hex(f.Keyring().Encode()));
 
   // §6 recovery.
+  add("recovery/public-key", Hex(f.RecoveryPublicKey()));
   add("recovery/blob", Hex(f.Recovery().Encode()));
   add("recovery/key-text", Hex(AsBytes(FormatRecoveryKey(Secret(f.root)))));
 
@@ -893,6 +931,18 @@ TEST(FormatVectors, LabelsInTheCodeAreAllDocumented) {
         << "DeriveKey label \"" << label << "\" has no test vector";
     EXPECT_NE(doc.find("`" + label + "`"), std::string::npos) << "label " << label << " is not in FORMAT.md";
   }
+  // Every label with a vector is still used (a label that is no longer used moves to the
+  // retired list), except "checkpoint", which §10 may reserve before any client uses it.
+  for (const auto& label : AllLabels()) {
+    if (label == "checkpoint") continue;
+    EXPECT_TRUE(used.count(label)) << "label \"" << label << "\" has a vector but no DeriveKey call uses it";
+  }
+  // A retired label is never used again, for any purpose, and FORMAT.md says it is retired.
+  for (const auto& label : RetiredLabels()) {
+    EXPECT_FALSE(used.count(label)) << "retired label \"" << label << "\" is used again";
+    EXPECT_EQ(std::find(AllLabels().begin(), AllLabels().end(), label), AllLabels().end()) << label;
+    EXPECT_NE(doc.find("`" + label + "`"), std::string::npos) << "retired label " << label << " is not in FORMAT.md";
+  }
   // No two purposes share a label.
   std::set<std::string> unique(AllLabels().begin(), AllLabels().end());
   EXPECT_EQ(unique.size(), AllLabels().size());
@@ -929,7 +979,7 @@ TEST(FormatVectors, KeyringVectorMatchesSealKeyring) {
   k.ak_epoch = 1;
   k.keyring_version = 1;
   k.identity = Fixture::MakeIdentity(0x40, 0x60);
-  k.recovery_public_key = f.RecoveryWrapKey();
+  k.recovery_public_key = f.RecoveryPublicKey();
   k.genesis_hash = f.GenesisHash();
   k.content[1] = ContentEpochKeys{1, Secret(f.chunk_id_key), Secret(f.chunk_enc_key), Secret(f.gear_key)};
   CollectionInfo drive;
@@ -983,18 +1033,110 @@ TEST(FormatVectors, SealedEnvelopeSignatureAndRealSealOpen) {
 
 TEST(FormatVectors, RecoveryVectorOpensWithTheRecoveryKey) {
   const Fixture& f = F();
-  auto blob = RecoveryBlob::Decode(f.Recovery().Encode());
-  ASSERT_TRUE(blob.ok());
+  const Bytes encoded = f.Recovery().Encode();
+  // 29-byte header + u32 length + 112-byte sealed box (64 + 48) + 64-byte signature.
+  EXPECT_EQ(encoded.size(), 29u + 4 + 112 + 64);
+  auto blob = RecoveryBlob::Decode(encoded);
+  ASSERT_TRUE(blob.ok()) << blob.status().ToString();
+  EXPECT_EQ(blob->Encode(), encoded);
+  EXPECT_EQ(blob->ciphertext.size(), 64u + crypto::kSealOverhead);
+  // The signed part is everything before the signature.
+  EXPECT_EQ(blob->SignedPart(), Bytes(encoded.begin(), encoded.end() - 64));
+  EXPECT_EQ(blob->Header(), Bytes(encoded.begin(), encoded.begin() + 29));
+
+  // The typed recovery key gives the recovery box key pair; its public half is the one the
+  // keyring holds (keyring contents offset 101) and the one the blob is sealed to.
   auto parsed = ParseRecoveryKey(FormatRecoveryKey(Secret(f.root)));
   ASSERT_TRUE(parsed.ok());
-  auto plain = crypto::AeadOpen(crypto::DeriveKey(*parsed, "recovery-wrap"), blob->ciphertext, blob->Header());
+  auto box = crypto::BoxKeyPair::FromSecretKey(crypto::DeriveKey(*parsed, "recovery-box"));
+  ASSERT_TRUE(box.ok());
+  EXPECT_EQ(box->public_key(), f.RecoveryPublicKey());
+  Bytes base(32);
+  ASSERT_EQ(crypto_scalarmult_base(base.data(), Reveal(crypto::DeriveKey(*parsed, "recovery-box")).data()), 0);
+  EXPECT_EQ(box->public_key(), base);  // X25519(secret, base point), as crypto_box_keypair
+  const Bytes contents = f.Contents().Encode();
+  EXPECT_EQ(Bytes(contents.begin() + 101, contents.begin() + 133), f.RecoveryPublicKey());
+
+  // crypto_box_seal_open with that key pair gives AK || genesis hash.
+  auto plain = crypto::OpenSealed(*box, blob->ciphertext);
   ASSERT_TRUE(plain.ok());
-  EXPECT_EQ(plain->size(), 64u);
   const Hash32 g = f.GenesisHash();
-  EXPECT_EQ(*plain, Cat({f.root, g}));
-  RecoveryBlob other_epoch = *blob;
-  other_epoch.ak_epoch = 2;
-  EXPECT_FALSE(crypto::AeadOpen(crypto::DeriveKey(*parsed, "recovery-wrap"), blob->ciphertext, other_epoch.Header()).ok());
+  EXPECT_EQ(Reveal(*plain), Cat({f.root, g}));
+  // Signed by the identity in force (identity 0 for the chain of length 1).
+  EXPECT_TRUE(crypto::VerifySignature(f.identity0.sign.public_key(), blob->SignedPart(), blob->signature).ok());
+
+  // A real (randomised) crypto_box_seal, as RecoveryBlobFor writes it, opens the same way;
+  // the public key alone cannot open it (the keyring holds nothing that opens the blob).
+  auto real = crypto::SealToPublicKey(f.RecoveryPublicKey(), Cat({f.root, g}));
+  ASSERT_TRUE(real.ok());
+  EXPECT_EQ(real->size(), 112u);
+  auto real_plain = crypto::OpenSealed(*box, *real);
+  ASSERT_TRUE(real_plain.ok());
+  EXPECT_EQ(Reveal(*real_plain), Cat({f.root, g}));
+  // Another recovery key does not open it.
+  auto other = crypto::BoxKeyPair::FromSecretKey(crypto::DeriveKey(Secret(Seq(0x01, 32)), "recovery-box"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(crypto::OpenSealed(*other, blob->ciphertext).ok());
+  // The retired symmetric construction is gone: DeriveKey(RK, "recovery-login") and the box
+  // secret key are different keys.
+  EXPECT_NE(Reveal(crypto::DeriveKey(*parsed, "recovery-login")), Reveal(crypto::DeriveKey(*parsed, "recovery-box")));
+}
+
+TEST(FormatVectors, RecoveryBlobWithABadSignatureIsDetected) {
+  // Vault::Recover verifies the blob's signature over SignedPart() = header || u32 len ||
+  // sealed box under the current identity of the chain it verified from the blob's genesis.
+  const Fixture& f = F();
+  const Bytes good = f.Recovery().Encode();
+  const Bytes identity0 = f.identity0.sign.public_key();
+  auto verifies = [](ByteView pk, const RecoveryBlob& b) {
+    return crypto::VerifySignature(pk, b.SignedPart(), b.signature).ok();
+  };
+  ASSERT_TRUE(verifies(identity0, *RecoveryBlob::Decode(good)));
+  // Any flipped bit, in the header (account, AK epoch), the length, the sealed box or the
+  // signature, is refused by the decoder or by the signature check.
+  for (size_t i = 0; i < good.size(); ++i) {
+    Bytes bad = good;
+    bad[i] ^= 0x01;
+    auto d = RecoveryBlob::Decode(bad);
+    if (!d.ok()) {
+      EXPECT_EQ(d.status().code(), StatusCode::kDataLoss) << i;
+      continue;
+    }
+    EXPECT_FALSE(verifies(identity0, *d)) << "byte " << i;
+  }
+  // A stale blob re-labelled with another AK epoch or account fails.
+  RecoveryBlob relabelled = f.Recovery();
+  relabelled.ak_epoch = 2;
+  EXPECT_FALSE(verifies(identity0, relabelled));
+  relabelled = f.Recovery();
+  relabelled.account_id = f.device_a;
+  EXPECT_FALSE(verifies(identity0, relabelled));
+  // A blob without a signature (the unsigned layout of earlier builds) does not decode.
+  EXPECT_EQ(RecoveryBlob::Decode(ByteView(good).first(good.size() - 64)).status().code(), StatusCode::kDataLoss);
+
+  // The case the signature exists for: a revoked device knows the recovery public key (it was
+  // in every keyring it opened) and the identity before its revocation. It can seal an account
+  // key of its choice so that the blob opens with the real recovery key, and sign it with the
+  // old identity — but after the revocation the chain's current identity is a new one.
+  auto chain = VerifyChain(f.Chain(), f.account_id, f.GenesisHash());  // genesis, add B, revoke B
+  ASSERT_TRUE(chain.ok());
+  ASSERT_EQ(chain->identity_sign_pk, f.identity1.sign.public_key());
+  RecoveryBlob forged;
+  forged.account_id = f.account_id;
+  forged.ak_epoch = 2;
+  const Hash32 g = f.GenesisHash();
+  forged.ciphertext = *crypto::SealToPublicKey(f.RecoveryPublicKey(), Cat({Seq(0xee, 32), g}));
+  forged.signature = f.identity0.sign.Sign(forged.SignedPart());
+  auto forged_plain = crypto::OpenSealed(f.RecoveryBox(), forged.ciphertext);
+  ASSERT_TRUE(forged_plain.ok());  // opening proves nothing about who wrote it
+  EXPECT_FALSE(verifies(chain->identity_sign_pk, forged));
+  // The same blob signed by the identity in force verifies.
+  RecoveryBlob honest = forged;
+  honest.signature = f.identity1.sign.Sign(honest.SignedPart());
+  EXPECT_TRUE(verifies(chain->identity_sign_pk, honest));
+  // A signature by another key over the same bytes (e.g. a device key) is refused.
+  honest.signature = f.a_sign.Sign(honest.SignedPart());
+  EXPECT_FALSE(verifies(chain->identity_sign_pk, honest));
 }
 
 TEST(FormatVectors, RevisionVectorVerifiesAndDecodes) {

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <set>
@@ -97,8 +99,20 @@ StatusOr<std::vector<std::string>> SplitRemotePath(std::string_view path) {
   return parts;
 }
 
-Journal::Journal(Vault& vault, LocalState& state, const Id& collection_id)
-    : vault_(vault), state_(state), collection_id_(collection_id), cid_(IdHex(collection_id)) {}
+Journal::Journal(Vault& vault, LocalState& state, const Id& collection_id, bool use_checkpoints)
+    : vault_(vault),
+      state_(state),
+      collection_id_(collection_id),
+      cid_(IdHex(collection_id)),
+      use_checkpoints_(use_checkpoints) {}
+
+uint64_t CheckpointInterval() {
+  if (const char* v = std::getenv("COFFER_CHECKPOINT_EVERY"); v && *v) {
+    const uint64_t n = std::strtoull(v, nullptr, 10);
+    if (n > 0) return n;
+  }
+  return 500;
+}
 
 Journal::Head Journal::LoadHead() {
   Head h;
@@ -130,6 +144,7 @@ Status Journal::SaveHead(const Head& h) {
 
 Status Journal::Refresh() {
   Head head = LoadHead();
+  if (head.number == 0 && use_checkpoints_) COFFER_RETURN_IF_ERROR(LoadCheckpoint(head));
   const uint64_t seen = head.number;
   uint64_t from = seen == 0 ? 1 : seen;
   bool first = true;
@@ -382,9 +397,194 @@ StatusOr<uint64_t> Journal::Commit(std::vector<Op> ops) {
     COFFER_RETURN_IF_ERROR(put);
     Revision rev{head.number + 1, std::move(data)};
     COFFER_RETURN_IF_ERROR(VerifyAndApply(rev, head));
+    // A failed checkpoint costs only speed for new devices; the revision is committed.
+    (void)MaybeWriteCheckpoint();
     return head.number;
   }
   return AbortedError("could not append to collection " + cid_ + ": too many concurrent writers, try again");
+}
+
+// ---- checkpoints ----
+
+StatusOr<Bytes> Journal::EncodeSnapshot() {
+  ByteWriter w;
+  w.Raw(std::string_view("CFSN", 4));
+  w.U8(kFormatVersion);
+  std::vector<std::pair<std::string, Bytes>> rows;
+  {
+    Stmt s(state_.db(), std::string("SELECT ") + kItemCols + " FROM items WHERE collection_id=? ORDER BY item_id");
+    s.Bind(1, cid_);
+    std::vector<ItemRow> items;
+    while (true) {
+      COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      items.push_back(ReadItem(s));
+    }
+    w.U32(static_cast<uint32_t>(items.size()));
+    for (const ItemRow& r : items) {
+      COFFER_ASSIGN_OR_RETURN(Id id, IdFromHex(r.item_id));
+      COFFER_ASSIGN_OR_RETURN(Id parent, IdFromHex(r.parent_id));
+      w.Raw(id);
+      w.Raw(parent);
+      w.Str(r.name);
+      w.U8(static_cast<uint8_t>(r.kind));
+      w.U64(r.version);
+      w.U64(static_cast<uint64_t>(r.mtime_ns));
+      w.U32(r.mode);
+      w.Blob(r.content);
+      w.U8(r.trashed ? 1 : 0);
+      w.U64(static_cast<uint64_t>(r.trashed_at));
+      w.U64(r.revision);
+    }
+  }
+  Stmt v(state_.db(),
+         "SELECT item_id, version, revision, author, time, mtime_ns, mode, content FROM versions "
+         "WHERE collection_id=? ORDER BY item_id, version");
+  v.Bind(1, cid_);
+  ByteWriter vw;
+  uint32_t n = 0;
+  while (true) {
+    COFFER_ASSIGN_OR_RETURN(bool row, v.Step());
+    if (!row) break;
+    COFFER_ASSIGN_OR_RETURN(Id id, IdFromHex(v.Text(0)));
+    COFFER_ASSIGN_OR_RETURN(Id author, IdFromHex(v.Text(3)));
+    vw.Raw(id);
+    vw.U64(static_cast<uint64_t>(v.Int(1)));
+    vw.U64(static_cast<uint64_t>(v.Int(2)));
+    vw.Raw(author);
+    vw.U64(static_cast<uint64_t>(v.Int(4)));
+    vw.U64(static_cast<uint64_t>(v.Int(5)));
+    vw.U32(static_cast<uint32_t>(v.Int(6)));
+    vw.Blob(v.Blob(7));
+    ++n;
+  }
+  w.U32(n);
+  w.Raw(vw.bytes());
+  return w.Take();
+}
+
+Status Journal::LoadSnapshot(ByteView snapshot) {
+  ByteReader r(snapshot, "checkpoint snapshot");
+  COFFER_ASSIGN_OR_RETURN(ByteView magic, r.Raw(5));
+  if (std::memcmp(magic.data(), "CFSN", 4) != 0 || magic[4] != kFormatVersion) {
+    return DataLossError("checkpoint snapshot has an unknown format");
+  }
+  COFFER_ASSIGN_OR_RETURN(uint32_t n_items, r.U32());
+  if (n_items > r.remaining() / 40) return DataLossError("checkpoint snapshot lists more items than it holds");
+  for (uint32_t i = 0; i < n_items; ++i) {
+    COFFER_ASSIGN_OR_RETURN(ByteView id, r.Raw(kIdBytes));
+    COFFER_ASSIGN_OR_RETURN(ByteView parent, r.Raw(kIdBytes));
+    COFFER_ASSIGN_OR_RETURN(std::string name, r.Str(kMaxNameBytes));
+    COFFER_RETURN_IF_ERROR(ValidateName(name));
+    COFFER_ASSIGN_OR_RETURN(uint8_t kind, r.U8());
+    if (kind != 1 && kind != 2) return DataLossError("checkpoint snapshot has an unknown item kind");
+    COFFER_ASSIGN_OR_RETURN(uint64_t version, r.U64());
+    COFFER_ASSIGN_OR_RETURN(uint64_t mtime, r.U64());
+    COFFER_ASSIGN_OR_RETURN(uint32_t mode, r.U32());
+    COFFER_ASSIGN_OR_RETURN(ByteView content_raw, r.Blob(64u << 20));
+    COFFER_ASSIGN_OR_RETURN(Content content, Content::Decode(content_raw));
+    COFFER_ASSIGN_OR_RETURN(uint8_t trashed, r.U8());
+    COFFER_ASSIGN_OR_RETURN(uint64_t trashed_at, r.U64());
+    COFFER_ASSIGN_OR_RETURN(uint64_t revision, r.U64());
+    Stmt ins(state_.db(),
+             "INSERT INTO items(collection_id, item_id, parent_id, name, kind, version, size, mtime_ns, mode, "
+             "content, trashed, trashed_at, revision) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    ins.Bind(1, cid_).Bind(2, HexEncode(id)).Bind(3, HexEncode(parent)).Bind(4, name).Bind(5, int64_t{kind});
+    ins.Bind(6, static_cast<int64_t>(version)).Bind(7, static_cast<int64_t>(content.Size()));
+    ins.Bind(8, static_cast<int64_t>(mtime)).Bind(9, static_cast<int64_t>(mode)).Bind(10, content_raw);
+    ins.Bind(11, int64_t{trashed != 0}).Bind(12, static_cast<int64_t>(trashed_at)).Bind(13, static_cast<int64_t>(revision));
+    COFFER_RETURN_IF_ERROR(ins.Run());
+  }
+  COFFER_ASSIGN_OR_RETURN(uint32_t n_versions, r.U32());
+  if (n_versions > r.remaining() / 60) return DataLossError("checkpoint snapshot lists more versions than it holds");
+  for (uint32_t i = 0; i < n_versions; ++i) {
+    COFFER_ASSIGN_OR_RETURN(ByteView id, r.Raw(kIdBytes));
+    COFFER_ASSIGN_OR_RETURN(uint64_t version, r.U64());
+    COFFER_ASSIGN_OR_RETURN(uint64_t revision, r.U64());
+    COFFER_ASSIGN_OR_RETURN(ByteView author, r.Raw(kIdBytes));
+    COFFER_ASSIGN_OR_RETURN(uint64_t time, r.U64());
+    COFFER_ASSIGN_OR_RETURN(uint64_t mtime, r.U64());
+    COFFER_ASSIGN_OR_RETURN(uint32_t mode, r.U32());
+    COFFER_ASSIGN_OR_RETURN(ByteView content_raw, r.Blob(64u << 20));
+    COFFER_ASSIGN_OR_RETURN(Content content, Content::Decode(content_raw));
+    Stmt ins(state_.db(),
+             "INSERT INTO versions(collection_id, item_id, version, revision, author, time, size, mtime_ns, mode, "
+             "content) VALUES(?,?,?,?,?,?,?,?,?,?)");
+    ins.Bind(1, cid_).Bind(2, HexEncode(id)).Bind(3, static_cast<int64_t>(version));
+    ins.Bind(4, static_cast<int64_t>(revision)).Bind(5, HexEncode(author)).Bind(6, static_cast<int64_t>(time));
+    ins.Bind(7, static_cast<int64_t>(content.Size())).Bind(8, static_cast<int64_t>(mtime));
+    ins.Bind(9, static_cast<int64_t>(mode)).Bind(10, content_raw);
+    COFFER_RETURN_IF_ERROR(ins.Run());
+  }
+  return r.ExpectEnd();
+}
+
+Status Journal::LoadCheckpoint(Head& head) {
+  auto reply = vault_.api().GetCheckpoint(cid_);
+  if (!reply.ok()) {
+    if (reply.status().code() == StatusCode::kNotFound) return OkStatus();  // replay from revision 1
+    return reply.status();
+  }
+  const std::string what = "checkpoint at revision " + Num(reply->number) + " of collection " + cid_;
+  auto blob = CheckpointBlob::Decode(reply->data);
+  if (!blob.ok()) return SecurityError(what + ": " + blob.status().message());
+  const CheckpointHeader& h = blob->header;
+  if (h.number != reply->number || h.number == 0) return SecurityError(what + " carries another number");
+  if (h.account_id != vault_.account_id() || h.collection_id != collection_id_) {
+    return SecurityError(what + " belongs to another account or collection");
+  }
+  const ChainState& chain = vault_.chain();
+  const ChainDevice* author = chain.Find(h.author_device);
+  if (author == nullptr || h.chain_len > chain.length || !author->ActiveAt(h.chain_len)) {
+    return SecurityError(what + " is signed by a device that was not active (injected checkpoint)");
+  }
+  if (!crypto::VerifySignature(author->sign_pk, blob->SignedPart(), blob->signature).ok()) {
+    return SecurityError(what + " has an invalid signature (modified on the server)");
+  }
+  auto coll = vault_.keys().collections.find(collection_id_);
+  if (coll == vault_.keys().collections.end()) return SecurityError("collection " + cid_ + " is not in the keyring");
+  auto key = coll->second.keys.find(h.key_epoch);
+  if (key == coll->second.keys.end()) return SecurityError(what + " uses an unknown key epoch");
+  auto plain = crypto::AeadOpen(crypto::DeriveKey(key->second, "checkpoint"), blob->ciphertext, h.Encode());
+  if (!plain.ok()) return SecurityError(what + " failed authentication (modified on the server)");
+  auto snapshot = UnpadPlaintext(*plain);
+  if (!snapshot.ok()) return SecurityError(what + ": " + snapshot.status().message());
+  COFFER_RETURN_IF_ERROR(state_.Begin());
+  Status st = LoadSnapshot(*snapshot);
+  Head loaded{h.number, h.head_hash, h.chain_len, h.key_epoch};
+  if (st.ok()) st = SaveHead(loaded);
+  if (!st.ok()) {
+    state_.Rollback();
+    return SecurityError(what + " is invalid: " + st.message());
+  }
+  COFFER_RETURN_IF_ERROR(state_.Commit());
+  COFFER_RETURN_IF_ERROR(state_.PutInt("checkpoint:" + cid_, static_cast<int64_t>(h.number)));
+  head = loaded;
+  return OkStatus();
+}
+
+Status Journal::MaybeWriteCheckpoint() {
+  const Head head = LoadHead();
+  const uint64_t last = static_cast<uint64_t>(state_.GetInt("checkpoint:" + cid_));
+  if (head.number < last + CheckpointInterval()) return OkStatus();
+  const CollectionInfo& coll = vault_.keys().collections.at(collection_id_);
+  CheckpointBlob blob;
+  CheckpointHeader& h = blob.header;
+  h.account_id = vault_.account_id();
+  h.collection_id = collection_id_;
+  h.number = head.number;
+  h.head_hash = head.hash;
+  h.author_device = vault_.device().device_id;
+  h.chain_len = vault_.chain().length;
+  h.key_epoch = coll.current_epoch();
+  h.time = static_cast<int64_t>(std::time(nullptr));
+  COFFER_ASSIGN_OR_RETURN(Bytes snapshot, EncodeSnapshot());
+  COFFER_ASSIGN_OR_RETURN(blob.ciphertext,
+                          crypto::AeadSeal(crypto::DeriveKey(coll.keys.at(h.key_epoch), "checkpoint"),
+                                           PadPlaintext(snapshot), h.Encode()));
+  blob.signature = vault_.device().sign.Sign(blob.SignedPart());
+  COFFER_RETURN_IF_ERROR(vault_.api().PutCheckpoint(cid_, head.number, blob.Encode()));
+  return state_.PutInt("checkpoint:" + cid_, static_cast<int64_t>(head.number));
 }
 
 // ---- queries ----

@@ -55,8 +55,9 @@ struct VersionRow {
 
 class Journal {
  public:
-  // `state` is usually vault.state(); `verify` replays into a scratch in-memory state.
-  Journal(Vault& vault, LocalState& state, const Id& collection_id);
+  // `state` is usually vault.state(); `verify` replays into a scratch in-memory state with
+  // use_checkpoints = false, so that it checks the whole history.
+  Journal(Vault& vault, LocalState& state, const Id& collection_id, bool use_checkpoints = true);
 
   Status Refresh();
   // Appends one revision holding `ops` (Put versions are assigned here). On a lost
@@ -92,13 +93,23 @@ class Journal {
   Status VerifyAndApply(const Revision& rev, Head& head);
   Status ApplyOps(const std::vector<Op>& ops, const RevisionHeader& h);
   Status SaveHead(const Head& head);
+  // A device with nothing replayed starts from the newest checkpoint, if any (FORMAT.md §10).
+  Status LoadCheckpoint(Head& head);
+  // Writes a checkpoint when enough revisions have passed since the last one.
+  Status MaybeWriteCheckpoint();
+  StatusOr<Bytes> EncodeSnapshot();
+  Status LoadSnapshot(ByteView snapshot);
   StatusOr<Bytes> BuildRevision(const std::vector<Op>& ops, const Head& head);
 
   Vault& vault_;
   LocalState& state_;
   Id collection_id_;
   std::string cid_;
+  bool use_checkpoints_;
 };
+
+// Revisions between two checkpoints (COFFER_CHECKPOINT_EVERY overrides it for tests).
+uint64_t CheckpointInterval();
 
 // Splits "/a/b/" into {"a","b"}; kInvalidArgument for "..", ".", empty names or NUL.
 StatusOr<std::vector<std::string>> SplitRemotePath(std::string_view path);

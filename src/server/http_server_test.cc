@@ -202,6 +202,8 @@ TEST_F(HttpServerTest, OversizedContentLengthIs413BeforeTheBody) {
 }
 
 TEST_F(HttpServerTest, SlowClientTimesOutWithoutBlockingOthers) {
+  // Generous numbers: CI machines are shared and slow.
+  options_.header_timeout = std::chrono::milliseconds(2000);
   StartServer();
   RawClient slow(server_->port());
   ASSERT_TRUE(slow.connected());
@@ -214,20 +216,21 @@ TEST_F(HttpServerTest, SlowClientTimesOutWithoutBlockingOthers) {
   for (int i = 0; i < 4; ++i) {
     RawClient fast(server_->port());
     ASSERT_TRUE(fast.Send(Get("/v1/health")));
-    EXPECT_EQ(StatusOf(fast.ReadResponse(std::chrono::milliseconds(900))), 200);
+    EXPECT_EQ(StatusOf(fast.ReadResponse(std::chrono::milliseconds(1800))), 200);
   }
-  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(900));
+  // All served while the slow connections were still open.
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1800));
 
-  // The slow ones are cut off after the header timeout (1 s here; body: 1 s + 100 B at
+  // The slow ones are cut off after the header timeout (2 s here; body: 2 s + 100 B at
   // 64 KiB/s).
-  EXPECT_TRUE(slow.WaitClosed(std::chrono::milliseconds(3000)));
-  EXPECT_TRUE(slow_body.WaitClosed(std::chrono::milliseconds(3000)));
-  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(900));
+  EXPECT_TRUE(slow.WaitClosed(std::chrono::milliseconds(6000)));
+  EXPECT_TRUE(slow_body.WaitClosed(std::chrono::milliseconds(6000)));
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(1900));
   // An idle keep-alive connection is closed after the same timeout.
   RawClient idle(server_->port());
   ASSERT_TRUE(idle.Send(Get("/v1/health")));
   EXPECT_EQ(StatusOf(idle.ReadResponse()), 200);
-  EXPECT_TRUE(idle.WaitClosed(std::chrono::milliseconds(3000)));
+  EXPECT_TRUE(idle.WaitClosed(std::chrono::milliseconds(6000)));
 }
 
 TEST_F(HttpServerTest, GarbageGets400AndTheServerKeepsServing) {
@@ -313,10 +316,31 @@ TEST_F(HttpServerTest, GracefulShutdownFinishesQuickly) {
   const auto start = Clock::now();
   server_->Stop();
   server_->Wait();
-  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1500));
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2500));  // well under the 3 s grace
   EXPECT_TRUE(idle.WaitClosed(std::chrono::milliseconds(1000)));
   RawClient late(server_->port());
   EXPECT_FALSE(late.connected() && late.Send(Get("/v1/health")) && StatusOf(late.ReadResponse()) == 200);
+}
+
+TEST_F(HttpServerTest, ShutdownFinishesARequestInFlight) {
+  StartServer();
+  TestAccount a = CreateAccount("inflight@example.com");
+  const std::string id = RandomHex(32);
+  const std::string data(1000, 'd');
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.Send("PUT /v1/chunks/" + id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a.token +
+                     "\r\nX-Coffer-Sha256: " + HexEncode(crypto::Sha256(AsBytes(data))) +
+                     "\r\nContent-Length: 1000\r\n\r\n" + data.substr(0, 400)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server is now reading the body
+  server_->Stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(c.Send(data.substr(400)));
+  std::string r = c.ReadResponse();
+  EXPECT_EQ(StatusOf(r), 201) << r;
+  EXPECT_NE(r.find("Connection: close"), std::string::npos) << r;
+  EXPECT_TRUE(c.WaitClosed(std::chrono::milliseconds(2000)));
+  server_->Wait();
+  EXPECT_EQ(Send("HEAD", "/v1/chunks/" + id, {}, a.token).status, 200);
 }
 
 TEST_F(HttpServerTest, StartupRefusals) {

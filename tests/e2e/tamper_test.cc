@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "crypto/hash.h"
@@ -156,6 +157,53 @@ TEST_F(TamperTest, G8KilledServerKeepsAcknowledgedDataAndPutResumesWithoutResend
   RunResult get = device_->Run({"get", "/big", (tmp_.path() / "big-back").string()});
   ASSERT_EQ(get.exit_code, 0) << get.err;
   EXPECT_EQ(CompareTrees(tmp_.path() / "big", tmp_.path() / "big-back"), "");
+}
+
+}  // namespace
+}  // namespace coffer::e2e
+
+namespace coffer::e2e {
+namespace {
+
+TEST(Checkpoint, NewDeviceStartsFromAVerifiedCheckpointAndRefusesATamperedOne) {
+  TempDir tmp;
+  Server server(tmp.path() / "server");
+  server.Start();
+  const std::map<std::string, std::string> every2 = {{"COFFER_CHECKPOINT_EVERY", "2"}};
+  Device d(tmp.path() / "home", server.url());
+  ASSERT_EQ(d.Run({"account", "create", "--email", "cp@example.org", "--recovery-key-file", (tmp.path() / "rk").string()},
+                  every2).exit_code, 0);
+  for (int i = 0; i < 3; ++i) {
+    const fs::path f = tmp.path() / "src" / ("file" + std::to_string(i) + ".txt");
+    WriteFile(f, "content " + std::to_string(i));
+    ASSERT_EQ(d.Run({"put", f.string(), "/docs"}, every2).exit_code, 0);
+  }
+  const fs::path db = server.data_dir() / "meta.sqlite";
+  auto cps = Sql(db, "SELECT number FROM checkpoints");
+  ASSERT_EQ(cps.size(), 1u) << "a checkpoint should have been written";
+
+  auto recover = [&](const std::string& name) {
+    Device fresh(tmp.path() / ("home-" + name), server.url());
+    RunResult r = fresh.Run({"recover", "--email", "cp@example.org", "--recovery-key-file", (tmp.path() / "rk").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return fresh;
+  };
+  Device good = recover("good");
+  RunResult ls = good.Run({"ls", "/docs"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("file2.txt"), std::string::npos) << ls.out;
+  EXPECT_EQ(good.Run({"verify"}).exit_code, 0);
+
+  server.Stop();
+  std::string cp = Sql(db, "SELECT data FROM checkpoints")[0];
+  cp[cp.size() / 2] ^= 0x10;
+  Sql(db, "UPDATE checkpoints SET data = ?", {cp});
+  server.Start();
+  Device bad(tmp.path() / "home-bad", server.url());
+  RunResult r = bad.Run({"recover", "--email", "cp@example.org", "--recovery-key-file", (tmp.path() / "rk").string()});
+  RunResult bad_ls = bad.Run({"ls", "/docs"});
+  EXPECT_EQ(bad_ls.exit_code, 3) << r.err << bad_ls.err;
+  EXPECT_NE(bad_ls.err.find("checkpoint"), std::string::npos) << bad_ls.err;
 }
 
 }  // namespace
