@@ -99,10 +99,18 @@ class App {
     return vault;
   }
 
-  StatusOr<client::Journal> Drive(client::Vault& vault) {
-    const client::CollectionInfo* drive = vault.FindCollection("drive");
+  // The unlocked vault and its "drive" collection, the target of the file verbs.
+  struct OpenedDrive {
+    std::unique_ptr<client::Vault> vault;
+    std::unique_ptr<client::Journal> drive;
+  };
+  StatusOr<OpenedDrive> OpenDrive(bool refresh) {
+    COFFER_ASSIGN_OR_RETURN(auto vault, Unlocked());
+    const client::CollectionInfo* drive = vault->FindCollection("drive");
     if (drive == nullptr) return NotFoundError("this account has no drive collection");
-    return client::Journal(vault, vault.state(), drive->id);
+    auto journal = std::make_unique<client::Journal>(*vault, vault->state(), drive->id);
+    if (refresh) COFFER_RETURN_IF_ERROR(journal->Refresh());
+    return OpenedDrive{std::move(vault), std::move(journal)};
   }
 
   bool progress_enabled() const { return !g_.json; }
@@ -205,18 +213,18 @@ int Main(int argc, char** argv) {
   auto* put = cli.add_subcommand("put", "upload files and folders into a remote folder: put LOCAL... REMOTE_FOLDER");
   put->add_option("paths", paths, "local sources, then the remote destination")->required()->expected(2, -1);
   put->callback(run([&] {
-    auto vault = app.Unlocked();
-    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
-    auto journal = app.Drive(**vault);
-    if (!journal.ok()) return app.Finish(journal.status(), nullptr, "");
+    auto opened = app.OpenDrive(/*refresh=*/false);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Vault& vault = *opened->vault;
+    client::Journal& journal = *opened->drive;
     std::vector<std::string> sources(paths.begin(), paths.end() - 1);
     ProgressLine bar(app.progress_enabled());
-    auto stats = client::PutPaths(**vault, *journal, sources, paths.back(),
+    auto stats = client::PutPaths(vault, journal, sources, paths.back(),
                                   [&](const client::Progress& p) { bar.Update(p); });
     bar.Finish();
     if (!stats.ok()) return app.Finish(stats.status(), nullptr, "");
     for (const auto& w : stats->warnings) std::cerr << "coffer: warning: " << w << std::endl;
-    const auto& net = (*vault)->api().stats();
+    const auto& net = vault.api().stats();
     return app.Finish(OkStatus(), StatsJson(*stats, net),
                       "Put " + std::to_string(stats->files) + " files (" + std::to_string(stats->unchanged) +
                           " unchanged), " + std::to_string(stats->folders) + " folders, " + HumanBytes(stats->bytes) +
@@ -227,17 +235,17 @@ int Main(int argc, char** argv) {
   auto* get = cli.add_subcommand("get", "download files and folders: get REMOTE... LOCAL");
   get->add_option("paths", paths, "remote sources, then the local destination")->required()->expected(2, -1);
   get->callback(run([&] {
-    auto vault = app.Unlocked();
-    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
-    auto journal = app.Drive(**vault);
-    if (!journal.ok()) return app.Finish(journal.status(), nullptr, "");
+    auto opened = app.OpenDrive(/*refresh=*/false);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Vault& vault = *opened->vault;
+    client::Journal& journal = *opened->drive;
     std::vector<std::string> sources(paths.begin(), paths.end() - 1);
     ProgressLine bar(app.progress_enabled());
-    auto stats = client::GetPaths(**vault, *journal, sources, paths.back(),
+    auto stats = client::GetPaths(vault, journal, sources, paths.back(),
                                   [&](const client::Progress& p) { bar.Update(p); });
     bar.Finish();
     if (!stats.ok()) return app.Finish(stats.status(), nullptr, "");
-    return app.Finish(OkStatus(), StatsJson(*stats, (*vault)->api().stats()),
+    return app.Finish(OkStatus(), StatsJson(*stats, vault.api().stats()),
                       "Got " + std::to_string(stats->files) + " files, " + std::to_string(stats->folders) +
                           " folders, " + HumanBytes(stats->bytes) + ".");
   }));
@@ -248,18 +256,15 @@ int Main(int argc, char** argv) {
   ls->add_flag("-l", long_format, "show type, size, modification time and version");
   ls->add_option("path", path, "remote path");
   ls->callback(run([&] {
-    auto vault = app.Unlocked();
-    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
-    auto journal = app.Drive(**vault);
-    if (!journal.ok()) return app.Finish(journal.status(), nullptr, "");
-    Status st = journal->Refresh();
-    if (!st.ok()) return app.Finish(st, nullptr, "");
-    auto item = journal->Resolve(path);
+    auto opened = app.OpenDrive(/*refresh=*/true);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Journal& journal = *opened->drive;
+    auto item = journal.Resolve(path);
     if (!item.ok()) return app.Finish(item.status(), nullptr, "");
     if (!*item) return app.Finish(NotFoundError("no such remote file or folder: " + path), nullptr, "");
     std::vector<ItemRow> rows;
     if ((*item)->kind == ItemKind::kDir) {
-      auto kids = journal->Children((*item)->item_id);
+      auto kids = journal.Children((*item)->item_id);
       if (!kids.ok()) return app.Finish(kids.status(), nullptr, "");
       rows = *kids;
     } else {
@@ -284,15 +289,12 @@ int Main(int argc, char** argv) {
   }));
 
   auto commit_one = [&](auto make_ops, const std::string& done) {
-    auto vault = app.Unlocked();
-    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
-    auto journal = app.Drive(**vault);
-    if (!journal.ok()) return app.Finish(journal.status(), nullptr, "");
-    Status st = journal->Refresh();
-    if (!st.ok()) return app.Finish(st, nullptr, "");
-    StatusOr<std::vector<client::Op>> ops = make_ops(*journal);
+    auto opened = app.OpenDrive(/*refresh=*/true);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Journal& journal = *opened->drive;
+    StatusOr<std::vector<client::Op>> ops = make_ops(journal);
     if (!ops.ok()) return app.Finish(ops.status(), nullptr, "");
-    auto rev = journal->Commit(std::move(*ops));
+    auto rev = journal.Commit(std::move(*ops));
     if (!rev.ok()) return app.Finish(rev.status(), nullptr, "");
     return app.Finish(OkStatus(), {{"revision", *rev}}, done);
   };
@@ -363,25 +365,22 @@ int Main(int argc, char** argv) {
   mkdir->add_flag("-p,--parents", parents, "create missing parents; no error if it exists");
   mkdir->add_option("path", path)->required();
   mkdir->callback(run([&] {
-    auto vault = app.Unlocked();
-    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
-    auto journal = app.Drive(**vault);
-    if (!journal.ok()) return app.Finish(journal.status(), nullptr, "");
-    return app.Finish(client::MakeDirectory(**vault, *journal, path, parents), nullptr, "");
+    auto opened = app.OpenDrive(/*refresh=*/false);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Vault& vault = *opened->vault;
+    client::Journal& journal = *opened->drive;
+    return app.Finish(client::MakeDirectory(vault, journal, path, parents), nullptr, "");
   }));
 
   auto* versions = cli.add_subcommand("versions", "list the versions of a remote file");
   versions->add_option("path", path)->required();
   versions->callback(run([&] {
-    auto vault = app.Unlocked();
-    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
-    auto journal = app.Drive(**vault);
-    if (!journal.ok()) return app.Finish(journal.status(), nullptr, "");
-    Status st = journal->Refresh();
-    if (!st.ok()) return app.Finish(st, nullptr, "");
-    auto item = resolve_existing(*journal, path);
+    auto opened = app.OpenDrive(/*refresh=*/true);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Journal& journal = *opened->drive;
+    auto item = resolve_existing(journal, path);
     if (!item.ok()) return app.Finish(item.status(), nullptr, "");
-    auto vs = journal->Versions(item->item_id);
+    auto vs = journal.Versions(item->item_id);
     if (!vs.ok()) return app.Finish(vs.status(), nullptr, "");
     json arr = json::array();
     std::string text;
@@ -433,18 +432,15 @@ int Main(int argc, char** argv) {
   trash_restore->add_option("path-or-id", trash_target, "original path or item id")->required();
   auto* trash_empty = trash->add_subcommand("empty", "delete everything in the trash for good and free its space");
   auto list_trash = [&] {
-    auto vault = app.Unlocked();
-    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
-    auto journal = app.Drive(**vault);
-    if (!journal.ok()) return app.Finish(journal.status(), nullptr, "");
-    Status st = journal->Refresh();
-    if (!st.ok()) return app.Finish(st, nullptr, "");
-    auto items = journal->Trashed();
+    auto opened = app.OpenDrive(/*refresh=*/true);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Journal& journal = *opened->drive;
+    auto items = journal.Trashed();
     if (!items.ok()) return app.Finish(items.status(), nullptr, "");
     json arr = json::array();
     std::string text;
     for (const auto& r : *items) {
-      std::string p = journal->PathOf(r.item_id).ok() ? *journal->PathOf(r.item_id) : r.name;
+      std::string p = journal.PathOf(r.item_id).ok() ? *journal.PathOf(r.item_id) : r.name;
       json j = ItemJson(r);
       j["path"] = p;
       j["trashed_at"] = r.trashed_at;
@@ -477,13 +473,11 @@ int Main(int argc, char** argv) {
         "Restored " + trash_target + " from the trash.");
   }));
   trash_empty->callback(run([&] {
-    auto vault = app.Unlocked();
-    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
-    auto journal = app.Drive(**vault);
-    if (!journal.ok()) return app.Finish(journal.status(), nullptr, "");
-    Status st = journal->Refresh();
-    if (!st.ok()) return app.Finish(st, nullptr, "");
-    auto items = journal->Trashed();
+    auto opened = app.OpenDrive(/*refresh=*/true);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Vault& vault = *opened->vault;
+    client::Journal& journal = *opened->drive;
+    auto items = journal.Trashed();
     if (!items.ok()) return app.Finish(items.status(), nullptr, "");
     std::vector<client::Op> ops;
     for (const auto& r : *items) {
@@ -493,10 +487,10 @@ int Main(int argc, char** argv) {
       ops.push_back(op);
     }
     if (!ops.empty()) {
-      auto rev = journal->Commit(std::move(ops));
+      auto rev = journal.Commit(std::move(ops));
       if (!rev.ok()) return app.Finish(rev.status(), nullptr, "");
     }
-    auto gc = client::CollectGarbage(**vault);
+    auto gc = client::CollectGarbage(vault);
     if (!gc.ok()) return app.Finish(gc.status(), nullptr, "");
     return app.Finish(OkStatus(), {{"purged", items->size()}, {"chunks_deleted", gc->first}, {"bytes_freed", gc->second}},
                       "Emptied the trash (" + std::to_string(items->size()) + " items); the server freed " +

@@ -51,10 +51,51 @@ Status ReadBlob(ByteReader& r, size_t max, Bytes& out) {
   return OkStatus();
 }
 
-Bytes Cat(std::string_view domain, const Bytes& a) {
-  Bytes out(domain.begin(), domain.end());
-  out.insert(out.end(), a.begin(), a.end());
-  return out;
+// Objects shaped `header || u32-len ciphertext || 64-byte signature` (keyring, revision,
+// checkpoint, recovery blob) share these three steps.
+Bytes SignedPartOf(const Bytes& header, const Bytes& ciphertext) {
+  ByteWriter w;
+  w.Raw(header);
+  w.Blob(ciphertext);
+  return w.Take();
+}
+
+Bytes WithSignature(Bytes signed_part, const Bytes& signature) {
+  signed_part.insert(signed_part.end(), signature.begin(), signature.end());
+  return signed_part;
+}
+
+Status ReadSealedTail(ByteReader& r, size_t max_ciphertext, Bytes& ciphertext, Bytes& signature) {
+  COFFER_RETURN_IF_ERROR(ReadBlob(r, max_ciphertext, ciphertext));
+  COFFER_RETURN_IF_ERROR(ReadFixed(r, kSig, signature));
+  return r.ExpectEnd();
+}
+
+// Revisions and checkpoints carry the same header fields after their magic.
+template <typename Header>
+void EncodeJournalHeader(ByteWriter& w, const Header& h, const Hash32& hash) {
+  w.Raw(h.account_id);
+  w.Raw(h.collection_id);
+  w.U64(h.number);
+  w.Raw(hash);
+  w.Raw(h.author_device);
+  w.U64(h.chain_len);
+  w.U32(h.key_epoch);
+  w.U64(static_cast<uint64_t>(h.time));
+}
+
+template <typename Header>
+Status DecodeJournalHeader(ByteReader& r, Header& h, Hash32& hash) {
+  COFFER_RETURN_IF_ERROR(ReadArray(r, h.account_id));
+  COFFER_RETURN_IF_ERROR(ReadArray(r, h.collection_id));
+  COFFER_ASSIGN_OR_RETURN(h.number, r.U64());
+  COFFER_RETURN_IF_ERROR(ReadArray(r, hash));
+  COFFER_RETURN_IF_ERROR(ReadArray(r, h.author_device));
+  COFFER_ASSIGN_OR_RETURN(h.chain_len, r.U64());
+  COFFER_ASSIGN_OR_RETURN(h.key_epoch, r.U32());
+  COFFER_ASSIGN_OR_RETURN(uint64_t t, r.U64());
+  h.time = static_cast<int64_t>(t);
+  return OkStatus();
 }
 
 }  // namespace
@@ -96,12 +137,7 @@ Bytes ChainEntry::SignedPart() const {
   return w.Take();
 }
 
-Bytes ChainEntry::Encode() const {
-  Bytes out = SignedPart();
-  out.insert(out.end(), sig_prev_identity.begin(), sig_prev_identity.end());
-  out.insert(out.end(), sig_new_identity.begin(), sig_new_identity.end());
-  return out;
-}
+Bytes ChainEntry::Encode() const { return WithSignature(WithSignature(SignedPart(), sig_prev_identity), sig_new_identity); }
 
 StatusOr<ChainEntry> ChainEntry::Decode(ByteView data) {
   ByteReader r(data, "device chain entry");
@@ -138,11 +174,7 @@ Bytes SealedKeyEnvelope::SignedPart() const {
   return w.Take();
 }
 
-Bytes SealedKeyEnvelope::Encode() const {
-  Bytes out = SignedPart();
-  out.insert(out.end(), signature.begin(), signature.end());
-  return out;
-}
+Bytes SealedKeyEnvelope::Encode() const { return WithSignature(SignedPart(), signature); }
 
 StatusOr<SealedKeyEnvelope> SealedKeyEnvelope::Decode(ByteView data) {
   ByteReader r(data, "sealed account key");
@@ -262,18 +294,8 @@ Bytes KeyringHeader::Encode() const {
   return w.Take();
 }
 
-Bytes KeyringBlob::SignedPart() const {
-  ByteWriter w;
-  w.Raw(header.Encode());
-  w.Blob(ciphertext);
-  return w.Take();
-}
-
-Bytes KeyringBlob::Encode() const {
-  Bytes out = SignedPart();
-  out.insert(out.end(), signature.begin(), signature.end());
-  return out;
-}
+Bytes KeyringBlob::SignedPart() const { return SignedPartOf(header.Encode(), ciphertext); }
+Bytes KeyringBlob::Encode() const { return WithSignature(SignedPart(), signature); }
 
 StatusOr<KeyringBlob> KeyringBlob::Decode(ByteView data) {
   ByteReader r(data, "keyring");
@@ -283,9 +305,7 @@ StatusOr<KeyringBlob> KeyringBlob::Decode(ByteView data) {
   COFFER_ASSIGN_OR_RETURN(k.header.version, r.U64());
   COFFER_ASSIGN_OR_RETURN(k.header.ak_epoch, r.U64());
   COFFER_ASSIGN_OR_RETURN(k.header.chain_len, r.U64());
-  COFFER_RETURN_IF_ERROR(ReadBlob(r, 64u << 20, k.ciphertext));
-  COFFER_RETURN_IF_ERROR(ReadFixed(r, kSig, k.signature));
-  COFFER_RETURN_IF_ERROR(r.ExpectEnd());
+  COFFER_RETURN_IF_ERROR(ReadSealedTail(r, 64u << 20, k.ciphertext, k.signature));
   return k;
 }
 
@@ -298,18 +318,8 @@ Bytes RecoveryBlob::Header() const {
   return w.Take();
 }
 
-Bytes RecoveryBlob::SignedPart() const {
-  ByteWriter w;
-  w.Raw(Header());
-  w.Blob(ciphertext);
-  return w.Take();
-}
-
-Bytes RecoveryBlob::Encode() const {
-  Bytes out = SignedPart();
-  out.insert(out.end(), signature.begin(), signature.end());
-  return out;
-}
+Bytes RecoveryBlob::SignedPart() const { return SignedPartOf(Header(), ciphertext); }
+Bytes RecoveryBlob::Encode() const { return WithSignature(SignedPart(), signature); }
 
 StatusOr<RecoveryBlob> RecoveryBlob::Decode(ByteView data) {
   ByteReader r(data, "recovery blob");
@@ -317,9 +327,7 @@ StatusOr<RecoveryBlob> RecoveryBlob::Decode(ByteView data) {
   RecoveryBlob b;
   COFFER_RETURN_IF_ERROR(ReadArray(r, b.account_id));
   COFFER_ASSIGN_OR_RETURN(b.ak_epoch, r.U64());
-  COFFER_RETURN_IF_ERROR(ReadBlob(r, 1024, b.ciphertext));
-  COFFER_RETURN_IF_ERROR(ReadFixed(r, kSig, b.signature));
-  COFFER_RETURN_IF_ERROR(r.ExpectEnd());
+  COFFER_RETURN_IF_ERROR(ReadSealedTail(r, 1024, b.ciphertext, b.signature));
   return b;
 }
 
@@ -467,47 +475,19 @@ StatusOr<std::vector<Op>> DecodeOps(ByteView data) {
 Bytes RevisionHeader::Encode() const {
   ByteWriter w;
   Magic(w, "CFRV");
-  w.Raw(account_id);
-  w.Raw(collection_id);
-  w.U64(number);
-  w.Raw(prev_hash);
-  w.Raw(author_device);
-  w.U64(chain_len);
-  w.U32(key_epoch);
-  w.U64(static_cast<uint64_t>(time));
+  EncodeJournalHeader(w, *this, prev_hash);
   return w.Take();
 }
 
-Bytes RevisionBlob::SignedPart() const {
-  ByteWriter w;
-  w.Raw(header.Encode());
-  w.Blob(ciphertext);
-  return w.Take();
-}
-
-Bytes RevisionBlob::Encode() const {
-  Bytes out = SignedPart();
-  out.insert(out.end(), signature.begin(), signature.end());
-  return out;
-}
+Bytes RevisionBlob::SignedPart() const { return SignedPartOf(header.Encode(), ciphertext); }
+Bytes RevisionBlob::Encode() const { return WithSignature(SignedPart(), signature); }
 
 StatusOr<RevisionBlob> RevisionBlob::Decode(ByteView data) {
   ByteReader r(data, "revision");
   COFFER_RETURN_IF_ERROR(ExpectMagic(r, "CFRV", "revision"));
   RevisionBlob b;
-  auto& h = b.header;
-  COFFER_RETURN_IF_ERROR(ReadArray(r, h.account_id));
-  COFFER_RETURN_IF_ERROR(ReadArray(r, h.collection_id));
-  COFFER_ASSIGN_OR_RETURN(h.number, r.U64());
-  COFFER_RETURN_IF_ERROR(ReadArray(r, h.prev_hash));
-  COFFER_RETURN_IF_ERROR(ReadArray(r, h.author_device));
-  COFFER_ASSIGN_OR_RETURN(h.chain_len, r.U64());
-  COFFER_ASSIGN_OR_RETURN(h.key_epoch, r.U32());
-  COFFER_ASSIGN_OR_RETURN(uint64_t t, r.U64());
-  h.time = static_cast<int64_t>(t);
-  COFFER_RETURN_IF_ERROR(ReadBlob(r, kMaxBlob, b.ciphertext));
-  COFFER_RETURN_IF_ERROR(ReadFixed(r, kSig, b.signature));
-  COFFER_RETURN_IF_ERROR(r.ExpectEnd());
+  COFFER_RETURN_IF_ERROR(DecodeJournalHeader(r, b.header, b.header.prev_hash));
+  COFFER_RETURN_IF_ERROR(ReadSealedTail(r, kMaxBlob, b.ciphertext, b.signature));
   return b;
 }
 
@@ -515,47 +495,19 @@ StatusOr<RevisionBlob> RevisionBlob::Decode(ByteView data) {
 Bytes CheckpointHeader::Encode() const {
   ByteWriter w;
   Magic(w, "CFCP");
-  w.Raw(account_id);
-  w.Raw(collection_id);
-  w.U64(number);
-  w.Raw(head_hash);
-  w.Raw(author_device);
-  w.U64(chain_len);
-  w.U32(key_epoch);
-  w.U64(static_cast<uint64_t>(time));
+  EncodeJournalHeader(w, *this, head_hash);
   return w.Take();
 }
 
-Bytes CheckpointBlob::SignedPart() const {
-  ByteWriter w;
-  w.Raw(header.Encode());
-  w.Blob(ciphertext);
-  return w.Take();
-}
-
-Bytes CheckpointBlob::Encode() const {
-  Bytes out = SignedPart();
-  out.insert(out.end(), signature.begin(), signature.end());
-  return out;
-}
+Bytes CheckpointBlob::SignedPart() const { return SignedPartOf(header.Encode(), ciphertext); }
+Bytes CheckpointBlob::Encode() const { return WithSignature(SignedPart(), signature); }
 
 StatusOr<CheckpointBlob> CheckpointBlob::Decode(ByteView data) {
   ByteReader r(data, "checkpoint");
   COFFER_RETURN_IF_ERROR(ExpectMagic(r, "CFCP", "checkpoint"));
   CheckpointBlob b;
-  auto& h = b.header;
-  COFFER_RETURN_IF_ERROR(ReadArray(r, h.account_id));
-  COFFER_RETURN_IF_ERROR(ReadArray(r, h.collection_id));
-  COFFER_ASSIGN_OR_RETURN(h.number, r.U64());
-  COFFER_RETURN_IF_ERROR(ReadArray(r, h.head_hash));
-  COFFER_RETURN_IF_ERROR(ReadArray(r, h.author_device));
-  COFFER_ASSIGN_OR_RETURN(h.chain_len, r.U64());
-  COFFER_ASSIGN_OR_RETURN(h.key_epoch, r.U32());
-  COFFER_ASSIGN_OR_RETURN(uint64_t t, r.U64());
-  h.time = static_cast<int64_t>(t);
-  COFFER_RETURN_IF_ERROR(ReadBlob(r, kMaxBlob, b.ciphertext));
-  COFFER_RETURN_IF_ERROR(ReadFixed(r, kSig, b.signature));
-  COFFER_RETURN_IF_ERROR(r.ExpectEnd());
+  COFFER_RETURN_IF_ERROR(DecodeJournalHeader(r, b.header, b.header.head_hash));
+  COFFER_RETURN_IF_ERROR(ReadSealedTail(r, kMaxBlob, b.ciphertext, b.signature));
   return b;
 }
 
@@ -602,11 +554,7 @@ Bytes PairingRequest::MacPart() const {
   return w.Take();
 }
 
-Bytes PairingRequest::Encode() const {
-  Bytes out = MacPart();
-  out.insert(out.end(), mac.begin(), mac.end());
-  return out;
-}
+Bytes PairingRequest::Encode() const { return WithSignature(MacPart(), mac); }
 
 StatusOr<PairingRequest> PairingRequest::Decode(ByteView data) {
   ByteReader r(data, "pairing request");
