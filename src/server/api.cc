@@ -57,13 +57,25 @@ const std::vector<Route>& Routes() {
       {"PUT", "/v1/keyring", Access::kFullSession, kJsonBodyLimit, {}, HandlePutKeyring},
 
       {"GET", "/v1/collections", Access::kFullSession, 0, {}, HandleListCollections},
-      {"GET", "/v1/collections/{collection_id}/revisions", Access::kFullSession, 0, {"from", "limit"},
+      {"GET",
+       "/v1/collections/{collection_id}/revisions",
+       Access::kFullSession,
+       0,
+       {"from", "limit"},
        HandleGetRevisions},
-      {"PUT", "/v1/collections/{collection_id}/revisions/{n}", Access::kFullSession, kRevisionBodyLimit, {},
+      {"PUT",
+       "/v1/collections/{collection_id}/revisions/{n}",
+       Access::kFullSession,
+       kRevisionBodyLimit,
+       {},
        HandlePutRevision},
       {"GET", "/v1/collections/{collection_id}/checkpoint", Access::kFullSession, 0, {}, HandleGetCheckpoint},
-      {"PUT", "/v1/collections/{collection_id}/checkpoint/{n}", Access::kFullSession, kCheckpointBodyLimit,
-       {}, HandlePutCheckpoint},
+      {"PUT",
+       "/v1/collections/{collection_id}/checkpoint/{n}",
+       Access::kFullSession,
+       kCheckpointBodyLimit,
+       {},
+       HandlePutCheckpoint},
 
       {"PUT", "/v1/chunks/{chunk_id}", Access::kFullSession, kChunkBodyLimit, {}, HandlePutChunk},
       {"HEAD", "/v1/chunks/{chunk_id}", Access::kFullSession, 0, {}, HandleHeadChunk},
@@ -74,7 +86,11 @@ const std::vector<Route>& Routes() {
 
       {"PUT", "/v1/pairing/{pairing_id}", Access::kAnySession, kPairingBodyLimit, {}, HandlePutPairing},
       {"GET", "/v1/pairing/{pairing_id}", Access::kFullSession, 0, {}, HandleGetPairing},
-      {"PUT", "/v1/pairing/{pairing_id}/response", Access::kFullSession, kPairingBodyLimit, {},
+      {"PUT",
+       "/v1/pairing/{pairing_id}/response",
+       Access::kFullSession,
+       kPairingBodyLimit,
+       {},
        HandlePutPairingResponse},
       {"GET", "/v1/pairing/{pairing_id}/response", Access::kAnySession, 0, {}, HandleGetPairingResponse},
   };
@@ -121,7 +137,8 @@ Match MatchRoute(std::string_view method, std::string_view target) {
   std::string_view path = target.substr(0, qpos);
   m.query = qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1);
   if (path.empty() || path.front() != '/' || path.size() > 512) {
-    m.error = ErrorResponse(400, "INVALID_ARGUMENT", "request target must be an absolute path like /v1/health");
+    m.error =
+        ErrorResponse(400, "INVALID_ARGUMENT", "request target must be an absolute path like /v1/health");
     return m;
   }
   const std::vector<std::string_view> segs = SplitPath(path);
@@ -164,8 +181,8 @@ Match MatchRoute(std::string_view method, std::string_view target) {
   }
   if (m.route == nullptr) {
     m.error = ErrorResponse(405, "INVALID_ARGUMENT",
-                            std::string(method.substr(0, 16)) + " is not allowed on " + std::string(best_pattern) +
-                                "; use " + allow);
+                            std::string(method.substr(0, 16)) + " is not allowed on " +
+                                std::string(best_pattern) + "; use " + allow);
     m.error->headers.emplace_back("Allow", allow);
     return m;
   }
@@ -186,9 +203,9 @@ Match MatchRoute(std::string_view method, std::string_view target) {
 
 Response TooLarge(const Route& route, uint64_t size) {
   return ErrorResponse(413, "INVALID_ARGUMENT",
-                       "request body is " + std::to_string(size) + " bytes; " + std::string(route.method) + " " +
-                           std::string(route.pattern) + " accepts at most " + std::to_string(route.body_limit) +
-                           " bytes");
+                       "request body is " + std::to_string(size) + " bytes; " + std::string(route.method) +
+                           " " + std::string(route.pattern) + " accepts at most " +
+                           std::to_string(route.body_limit) + " bytes");
 }
 
 // Session checks shared by Check() and Handle(). Returns an error response, or nullopt when
@@ -252,7 +269,8 @@ struct Api::Impl {
 Api::Api(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Api::~Api() = default;
 
-StatusOr<std::unique_ptr<Api>> Api::Create(store::MetaStore& meta, store::BlobStore& blobs, ApiOptions options) {
+StatusOr<std::unique_ptr<Api>> Api::Create(store::MetaStore& meta, store::BlobStore& blobs,
+                                           ApiOptions options) {
   COFFER_RETURN_IF_ERROR(crypto::Init());
   if (options.gc_grace_seconds < 0) return InvalidArgumentError("gc grace period must not be negative");
   COFFER_ASSIGN_OR_RETURN(crypto::SecretBytes secret, LoadServerSecret(meta));
@@ -260,8 +278,8 @@ StatusOr<std::unique_ptr<Api>> Api::Create(store::MetaStore& meta, store::BlobSt
   // real account does, so unknown emails answer as slowly as known ones.
   Bytes random_verifier = crypto::RandomBytes(32);
   COFFER_ASSIGN_OR_RETURN(std::string dummy, crypto::HashForStorage(random_verifier));
-  auto impl = std::unique_ptr<Impl>(new Impl{Services{meta, blobs, std::move(options), std::move(secret),
-                                                      std::move(dummy)}});
+  auto impl = std::unique_ptr<Impl>(
+      new Impl{Services{meta, blobs, std::move(options), std::move(secret), std::move(dummy)}});
   return std::unique_ptr<Api>(new Api(std::move(impl)));
 }
 
@@ -296,8 +314,8 @@ Response Api::Handle(const Request& request) const {
   } catch (const std::exception& e) {
     // A handler bug (or bad_alloc) must not take the server down; the message goes to the
     // operator's log, the client gets a generic 500.
-    LogLine("internal error handling " + request.method + " " + request.target.substr(0, request.target.find('?')) +
-            ": " + e.what());
+    LogLine("internal error handling " + request.method + " " +
+            request.target.substr(0, request.target.find('?')) + ": " + e.what());
     return ErrorResponse(500, "INTERNAL", "internal server error; the server log has details");
   }
 }
@@ -313,7 +331,8 @@ Response Api::Impl::Dispatch(const Request& request) const {
 
   const int64_t now = Now();
   Caller caller;
-  if (auto denied = CheckAccess(services, route, request.authorization, now, &caller)) return std::move(*denied);
+  if (auto denied = CheckAccess(services, route, request.authorization, now, &caller))
+    return std::move(*denied);
 
   Call call{request, std::move(m.path), std::move(query).value(), now,
             route.access == Access::kPublic ? nullptr : &caller};

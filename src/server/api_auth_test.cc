@@ -97,7 +97,8 @@ TEST_F(ApiTest, RefusedSignUpsAreRateLimitedPerAddress) {
   CreateAccount("taken@example.com");
   for (int i = 0; i < 20; ++i) {
     TestAccount dup;
-    EXPECT_EQ(SendJson("POST", "/v1/accounts", NewAccountRequest("taken@example.com", &dup)).status, 409) << i;
+    EXPECT_EQ(SendJson("POST", "/v1/accounts", NewAccountRequest("taken@example.com", &dup)).status, 409)
+        << i;
   }
   TestAccount probe;
   Response limited = SendJson("POST", "/v1/accounts", NewAccountRequest("other@example.com", &probe));
@@ -175,18 +176,19 @@ TEST_F(ApiTest, PasswordLoginFromNewDeviceIsPendingAndRestricted) {
   EXPECT_EQ(Send("PUT", "/v1/pairing/" + pairing, ToBytes("hello"), pending).status, 201);
   EXPECT_EQ(Send("GET", "/v1/pairing/" + pairing + "/response", {}, pending).status, 404);
   // Everything else is refused.
-  for (auto [method, target] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", "/v1/keyring"},
-           {"GET", "/v1/devices"},
-           {"GET", "/v1/chain"},
-           {"GET", "/v1/collections"},
-           {"GET", "/v1/chunks"},
-           {"GET", "/v1/account/recovery"},
-           {"GET", "/v1/pairing/" + pairing},
-           {"GET", "/v1/keys/sealed/" + laptop.id}}) {
+  for (auto [method, target] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/keyring"},
+                                                        {"GET", "/v1/devices"},
+                                                        {"GET", "/v1/chain"},
+                                                        {"GET", "/v1/collections"},
+                                                        {"GET", "/v1/chunks"},
+                                                        {"GET", "/v1/account/recovery"},
+                                                        {"GET", "/v1/pairing/" + pairing},
+                                                        {"GET", "/v1/keys/sealed/" + laptop.id}}) {
     Response denied = Send(method, target, {}, pending);
     EXPECT_EQ(denied.status, 403) << method << " " << target;
-    EXPECT_EQ(ErrorMessage(denied), "this device is not approved yet; approve it from one of your enrolled devices");
+    EXPECT_EQ(ErrorMessage(denied),
+              "this device is not approved yet; approve it from one of your enrolled devices");
   }
   Response chunk = PutChunk(pending, RandomHex(32), ToBytes("data"));
   EXPECT_EQ(chunk.status, 403);
@@ -199,7 +201,8 @@ TEST_F(ApiTest, PasswordLoginFromNewDeviceIsPendingAndRestricted) {
   Response resp = Send("GET", "/v1/pairing/" + pairing + "/response", {}, pending);
   EXPECT_EQ(resp.status, 200);
   EXPECT_EQ(AsChars(resp.body), "welcome");
-  json add{{"seq", 1}, {"entry", B64("add laptop")}, {"effect", {{"action", "add"}, {"device", laptop.Json()}}}};
+  json add{
+      {"seq", 1}, {"entry", B64("add laptop")}, {"effect", {{"action", "add"}, {"device", laptop.Json()}}}};
   ASSERT_EQ(SendJson("POST", "/v1/chain", add, a.token).status, 201);
   EXPECT_EQ(meta_->GetDevice(a.account_id, laptop.id)->status, store::DeviceStatus::kActive);
   EXPECT_EQ(Send("GET", "/v1/keyring", {}, pending).status, 200);
@@ -263,7 +266,9 @@ TEST_F(ApiTest, RecoveryLoginGivesARecoverySession) {
   Response blob = Send("GET", "/v1/account/recovery", {}, token);
   ASSERT_EQ(blob.status, 200);
   EXPECT_EQ(ParseBody(blob)["blob"], B64("recovery blob"));
-  json add{{"seq", 1}, {"entry", B64("add by recovery")}, {"effect", {{"action", "add"}, {"device", fresh.Json()}}}};
+  json add{{"seq", 1},
+           {"entry", B64("add by recovery")},
+           {"effect", {{"action", "add"}, {"device", fresh.Json()}}}};
   EXPECT_EQ(SendJson("POST", "/v1/chain", add, token).status, 201);
   // The password verifier is not the recovery verifier.
   EXPECT_EQ(Login("ida@example.com", TestDevice(), "recovery", a.verifier).status, 401);
@@ -324,8 +329,10 @@ TEST_F(ApiTest, RateLimitAfterFiveFailuresPerEmail) {
 
 TEST_F(ApiTest, RateLimitAfterTwentyFailuresPerAddress) {
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(Login("user" + std::to_string(i) + "@example.com", TestDevice(), "password", crypto::RandomBytes(32)).status,
-              401);
+    EXPECT_EQ(
+        Login("user" + std::to_string(i) + "@example.com", TestDevice(), "password", crypto::RandomBytes(32))
+            .status,
+        401);
   }
   Response limited = Login("fresh@example.com", TestDevice(), "password", crypto::RandomBytes(32));
   EXPECT_EQ(limited.status, 429);
@@ -353,14 +360,17 @@ TEST_F(ApiTest, RevokedDeviceIsRefused) {
   // Enrol the phone, then revoke it.
   Response pending = Login("mo@example.com", phone, "password", a.verifier);
   ASSERT_EQ(pending.status, 201);
-  json add{{"seq", 1}, {"entry", B64("add phone")}, {"effect", {{"action", "add"}, {"device", phone.Json()}}}};
+  json add{
+      {"seq", 1}, {"entry", B64("add phone")}, {"effect", {{"action", "add"}, {"device", phone.Json()}}}};
   ASSERT_EQ(SendJson("POST", "/v1/chain", add, a.token).status, 201);
   Response phone_session = Login("mo@example.com", phone, "", {});
   ASSERT_EQ(phone_session.status, 201);
   const std::string phone_token = ParseBody(phone_session)["token"];
   EXPECT_EQ(Send("GET", "/v1/keyring", {}, phone_token).status, 200);
 
-  json revoke{{"seq", 2}, {"entry", B64("revoke phone")}, {"effect", {{"action", "revoke"}, {"device_id", phone.id}}}};
+  json revoke{{"seq", 2},
+              {"entry", B64("revoke phone")},
+              {"effect", {{"action", "revoke"}, {"device_id", phone.id}}}};
   ASSERT_EQ(SendJson("POST", "/v1/chain", revoke, a.token).status, 201);
   EXPECT_EQ(meta_->GetDevice(a.account_id, phone.id)->status, store::DeviceStatus::kRevoked);
   // Its sessions are gone, and it cannot log in again, not even with the password.
@@ -370,10 +380,13 @@ TEST_F(ApiTest, RevokedDeviceIsRefused) {
   EXPECT_EQ(ErrorMessage(again), "this device was revoked");
   EXPECT_EQ(Login("mo@example.com", phone, "password", a.verifier).status, 403);
   // Keys are not sealed to it any more.
-  EXPECT_EQ(SendJson("PUT", "/v1/keys/sealed/" + phone.id, json{{"epoch", 2}, {"blob", B64("k")}}, a.token).status,
-            412);
+  EXPECT_EQ(
+      SendJson("PUT", "/v1/keys/sealed/" + phone.id, json{{"epoch", 2}, {"blob", B64("k")}}, a.token).status,
+      412);
   // Revoking an unknown device is refused without touching the chain.
-  json ghost{{"seq", 3}, {"entry", B64("revoke ghost")}, {"effect", {{"action", "revoke"}, {"device_id", RandomHex(16)}}}};
+  json ghost{{"seq", 3},
+             {"entry", B64("revoke ghost")},
+             {"effect", {{"action", "revoke"}, {"device_id", RandomHex(16)}}}};
   EXPECT_EQ(SendJson("POST", "/v1/chain", ghost, a.token).status, 404);
   EXPECT_EQ(meta_->GetChain(a.account_id, 0)->size(), 3u);
 }
@@ -412,9 +425,10 @@ TEST_F(ApiTest, LogoutEndsTheSession) {
 
 TEST_F(ApiTest, BadAuthorizationHeaders) {
   TestAccount a = CreateAccount("quinn@example.com");
-  for (const std::string& auth : {std::string(""), std::string("Bearer"), std::string("Bearer "),
-                                  "Basic " + a.token, "Bearer " + a.token.substr(1), "Bearer " + a.token + "0",
-                                  "Bearer " + std::string(64, 'G'), "Bearer " + RandomHex(32)}) {
+  for (const std::string& auth :
+       {std::string(""), std::string("Bearer"), std::string("Bearer "), "Basic " + a.token,
+        "Bearer " + a.token.substr(1), "Bearer " + a.token + "0", "Bearer " + std::string(64, 'G'),
+        "Bearer " + RandomHex(32)}) {
     Request r;
     r.method = "GET";
     r.target = "/v1/account";
@@ -434,8 +448,11 @@ TEST_F(ApiTest, BadAuthorizationHeaders) {
 TEST_F(ApiTest, LockedAccountGets423EverywhereButHealth) {
   TestAccount a = CreateAccount("ray@example.com");
   ASSERT_TRUE(meta_->SetLocked(a.account_id, true).ok());
-  for (auto [method, target] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", "/v1/account"}, {"GET", "/v1/keyring"}, {"GET", "/v1/chunks"}, {"DELETE", "/v1/sessions/current"}}) {
+  for (auto [method, target] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/v1/account"},
+                                                        {"GET", "/v1/keyring"},
+                                                        {"GET", "/v1/chunks"},
+                                                        {"DELETE", "/v1/sessions/current"}}) {
     Response r = Send(method, target, {}, a.token);
     EXPECT_EQ(r.status, 423) << target;
     EXPECT_FALSE(ErrorMessage(r).empty());
@@ -476,7 +493,8 @@ TEST_F(ApiTest, AccountLoginAndRecoveryCanBeChanged) {
   // Without "verifier" only the blob is replaced (a device re-wrapping after key rotation
   // does not hold the recovery key); JSON null counts as absent.
   ASSERT_EQ(SendJson("PUT", "/v1/account/recovery", json{{"blob", B64("rotated")}}, a.token).status, 204);
-  ASSERT_EQ(SendJson("PUT", "/v1/account/recovery", json{{"blob", B64("rotated 2")}, {"verifier", nullptr}}, a.token)
+  ASSERT_EQ(SendJson("PUT", "/v1/account/recovery", json{{"blob", B64("rotated 2")}, {"verifier", nullptr}},
+                     a.token)
                 .status,
             204);
   EXPECT_EQ(ParseBody(Send("GET", "/v1/account/recovery", {}, a.token))["blob"], B64("rotated 2"));

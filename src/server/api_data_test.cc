@@ -19,7 +19,8 @@ TEST_F(ApiTest, ChainCompareAndSet) {
   EXPECT_EQ(lost.status, 409);
   EXPECT_EQ(ErrorCode(lost), "ABORTED");
   EXPECT_EQ(ParseBody(lost)["current"], 1);
-  EXPECT_EQ(meta_->GetDevice(a.account_id, d.id).status().code(), StatusCode::kNotFound);  // no effect applied
+  EXPECT_EQ(meta_->GetDevice(a.account_id, d.id).status().code(),
+            StatusCode::kNotFound);  // no effect applied
 
   add["seq"] = 1;
   add["entry"] = B64("entry 1");
@@ -50,15 +51,17 @@ TEST_F(ApiTest, SealedKeys) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(ParseBody(r)["epoch"], 1);
   EXPECT_EQ(ParseBody(r)["blob"], B64("sealed key"));
-  ASSERT_EQ(SendJson("PUT", "/v1/keys/sealed/" + a.device.id, json{{"epoch", 2}, {"blob", B64("epoch 2")}}, a.token)
-                .status,
-            204);
+  ASSERT_EQ(
+      SendJson("PUT", "/v1/keys/sealed/" + a.device.id, json{{"epoch", 2}, {"blob", B64("epoch 2")}}, a.token)
+          .status,
+      204);
   r = Send("GET", "/v1/keys/sealed/" + a.device.id, {}, a.token);
   EXPECT_EQ(ParseBody(r)["epoch"], 2);
   EXPECT_EQ(ParseBody(r)["blob"], B64("epoch 2"));
   const std::string stranger = RandomHex(16);
-  EXPECT_EQ(SendJson("PUT", "/v1/keys/sealed/" + stranger, json{{"epoch", 1}, {"blob", B64("x")}}, a.token).status,
-            404);
+  EXPECT_EQ(
+      SendJson("PUT", "/v1/keys/sealed/" + stranger, json{{"epoch", 1}, {"blob", B64("x")}}, a.token).status,
+      404);
   EXPECT_EQ(Send("GET", "/v1/keys/sealed/" + stranger, {}, a.token).status, 404);
 }
 
@@ -93,7 +96,8 @@ TEST_F(ApiTest, RevisionsCompareAndSetAndOrdering) {
   EXPECT_EQ(skip.status, 409);
   EXPECT_EQ(ParseBody(skip)["head"], 0);
   for (int n = 1; n <= 5; ++n) {
-    Response put = Send("PUT", base + "/revisions/" + std::to_string(n), ToBytes("r" + std::to_string(n)), a.token);
+    Response put =
+        Send("PUT", base + "/revisions/" + std::to_string(n), ToBytes("r" + std::to_string(n)), a.token);
     ASSERT_EQ(put.status, 201) << AsChars(put.body);
     EXPECT_EQ(ParseBody(put)["head"], n);
   }
@@ -208,14 +212,19 @@ TEST_F(ApiTest, ChunkChecksumMismatchIs400AndStoresNothing) {
   TestAccount a = CreateAccount("sum@example.com");
   const std::string id = RandomHex(32);
   const Bytes data = ToBytes("the real bytes");
-  Response bad = Send("PUT", "/v1/chunks/" + id, data, a.token, HexEncode(crypto::Sha256(ToBytes("other bytes"))));
+  Response bad =
+      Send("PUT", "/v1/chunks/" + id, data, a.token, HexEncode(crypto::Sha256(ToBytes("other bytes"))));
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(ErrorCode(bad), "INVALID_ARGUMENT");
   EXPECT_NE(ErrorMessage(bad).find("X-Coffer-Sha256"), std::string::npos);
   EXPECT_EQ(Send("PUT", "/v1/chunks/" + id, data, a.token).status, 400);  // header missing
   EXPECT_EQ(Send("PUT", "/v1/chunks/" + id, data, a.token, "ABC").status, 400);
   EXPECT_EQ(Send("PUT", "/v1/chunks/" + id, data, a.token,
-                 [&] { std::string h = HexEncode(crypto::Sha256(data)); for (auto& ch : h) ch = std::toupper(ch); return h; }())
+                 [&] {
+                   std::string h = HexEncode(crypto::Sha256(data));
+                   for (auto& ch : h) ch = std::toupper(ch);
+                   return h;
+                 }())
                 .status,
             400);
   EXPECT_EQ(Send("HEAD", "/v1/chunks/" + id, {}, a.token).status, 404);
@@ -333,9 +342,12 @@ TEST_F(ApiTest, AccountsCannotReachEachOther) {
   EXPECT_EQ(Send("GET", "/v1/pairing/" + pairing, {}, b.token).status, 404);
   EXPECT_EQ(Send("PUT", "/v1/pairing/" + pairing + "/response", ToBytes("B answer"), b.token).status, 404);
   EXPECT_EQ(Send("GET", "/v1/keys/sealed/" + a.device.id, {}, b.token).status, 404);
-  EXPECT_EQ(SendJson("PUT", "/v1/keys/sealed/" + a.device.id, json{{"epoch", 9}, {"blob", B64("B")}}, b.token).status,
+  EXPECT_EQ(SendJson("PUT", "/v1/keys/sealed/" + a.device.id, json{{"epoch", 9}, {"blob", B64("B")}}, b.token)
+                .status,
             404);
-  json revoke{{"seq", 1}, {"entry", B64("B revokes A")}, {"effect", {{"action", "revoke"}, {"device_id", a.device.id}}}};
+  json revoke{{"seq", 1},
+              {"entry", B64("B revokes A")},
+              {"effect", {{"action", "revoke"}, {"device_id", a.device.id}}}};
   EXPECT_EQ(SendJson("POST", "/v1/chain", revoke, b.token).status, 404);
   EXPECT_EQ(meta_->GetDevice(a.account_id, a.device.id)->status, store::DeviceStatus::kActive);
 

@@ -42,8 +42,8 @@ class MalformedTest : public ApiTest {
       }
       const std::string& id = acc->account_id;
       out << id << acc->email << acc->login_hash << HexEncode(acc->login_salt) << acc->kdf_ops << acc->kdf_mem
-          << acc->recovery_hash << HexEncode(acc->recovery_blob) << acc->quota_bytes << acc->used_bytes << acc->locked
-          << "\n";
+          << acc->recovery_hash << HexEncode(acc->recovery_blob) << acc->quota_bytes << acc->used_bytes
+          << acc->locked << "\n";
       // Each StatusOr is held in a local: ranging over `*Temp()` would dangle.
       auto devices = meta_->ListDevices(id);
       for (const auto& d : *devices) {
@@ -66,10 +66,13 @@ class MalformedTest : public ApiTest {
         auto cp = meta_->GetCheckpoint(id, c.collection_id);
         if (cp.ok()) out << cp->number << HexEncode(cp->data) << "\n";
       }
-      EXPECT_TRUE(meta_->ListChunks(id, [&](const store::ChunkRecord& r) {
-                    out << r.chunk_id << r.size << HexEncode(r.sha256) << "\n";
-                    return true;
-                  }).ok());
+      EXPECT_TRUE(meta_
+                      ->ListChunks(id,
+                                   [&](const store::ChunkRecord& r) {
+                                     out << r.chunk_id << r.size << HexEncode(r.sha256) << "\n";
+                                     return true;
+                                   })
+                      .ok());
       std::vector<std::string> keys;
       EXPECT_TRUE(blobs_->List(id + "/", [&](const std::string& k) { return keys.push_back(k), true; }).ok());
       std::sort(keys.begin(), keys.end());
@@ -111,8 +114,8 @@ class MalformedTest : public ApiTest {
 
   // Field-kind specific wrong values; type-changing ones are added for every field.
   std::vector<json> WrongValuesFor(const std::string& name) {
-    static const std::set<std::string> kExactB64 = {"salt", "verifier", "recovery_verifier", "sign_pk", "box_pk",
-                                                    "signature"};
+    static const std::set<std::string> kExactB64 = {"salt",    "verifier", "recovery_verifier",
+                                                    "sign_pk", "box_pk",   "signature"};
     static const std::set<std::string> kBlobB64 = {"blob", "chain_entry", "keyring", "entry"};
     static const std::set<std::string> kIds = {"account_id", "id", "device_id"};
     std::vector<json> v;
@@ -138,8 +141,8 @@ class MalformedTest : public ApiTest {
     } else if (name == "time") {
       v = {json(uint64_t{1} << 60)};
     } else if (name == "ids" || name == "live") {
-      v = {json::array({"xyz"}), json::array({123}), json::array({RandomHex(16)}), json::array({json::array()}),
-           json::array({std::string(64, 'A')})};
+      v = {json::array({"xyz"}), json::array({123}), json::array({RandomHex(16)}),
+           json::array({json::array()}), json::array({std::string(64, 'A')})};
       if (name == "ids") v.push_back(json(std::vector<std::string>(100001, RandomHex(32))));
     }
     return v;
@@ -151,7 +154,8 @@ class MalformedTest : public ApiTest {
               const std::function<void(const std::string&, const json&)>& send) {
     const json& node = valid[path];
     if (node.is_object()) {
-      for (auto it = node.begin(); it != node.end(); ++it) Mutate(what, valid, path / it.key(), optional, send);
+      for (auto it = node.begin(); it != node.end(); ++it)
+        Mutate(what, valid, path / it.key(), optional, send);
     }
     if (path.empty()) return;
     const std::string name = path.back();
@@ -177,13 +181,14 @@ class MalformedTest : public ApiTest {
 
   // `optional`: JSON pointers of fields the endpoint accepts without.
   void CheckJsonEndpoint(const std::string& method, const std::string& target, const json& valid,
-                         const std::string& token, int expect_ok, const std::set<std::string>& optional = {}) {
+                         const std::string& token, int expect_ok,
+                         const std::set<std::string>& optional = {}) {
     const std::string what = method + " " + target;
     // Not JSON at all, and not an object.
-    for (const std::string& raw : {std::string(""), std::string("{"), std::string("null"), std::string("[]"),
-                                   std::string("\"x\""), std::string("42"), std::string("{\"a\":1}{}"),
-                                   std::string("\xff\xfe{}"), std::string("{\"email\":\"\xc3\x28@x.y\"}"),
-                                   std::string(100, '[') + std::string(100, ']')}) {
+    for (const std::string& raw :
+         {std::string(""), std::string("{"), std::string("null"), std::string("[]"), std::string("\"x\""),
+          std::string("42"), std::string("{\"a\":1}{}"), std::string("\xff\xfe{}"),
+          std::string("{\"email\":\"\xc3\x28@x.y\"}"), std::string(100, '[') + std::string(100, ']')}) {
       ExpectRejected(what + " body " + raw.substr(0, 20), Make(method, target, ToBytes(raw), token));
     }
     // Over the body limit (1 MiB for JSON endpoints; 16 MiB for the id lists).
@@ -215,20 +220,25 @@ TEST_F(MalformedTest, JsonEndpoints) {
   CheckJsonEndpoint("POST", "/v1/sessions",
                     LoginRequest("victim@example.com", pending_device_, "password", a_.verifier), "", 201);
   CheckJsonEndpoint("PUT", "/v1/account/login",
-                    json{{"salt", B64(crypto::RandomBytes(16))}, {"ops", 2}, {"mem", 16 << 20},
+                    json{{"salt", B64(crypto::RandomBytes(16))},
+                         {"ops", 2},
+                         {"mem", 16 << 20},
                          {"verifier", B64(a_.verifier)}},
                     a_.token, 204);
-  CheckJsonEndpoint("PUT", "/v1/account/recovery", json{{"verifier", B64(a_.recovery_verifier)}, {"blob", B64("r2")}},
-                    a_.token, 204, {"/verifier"});
-  CheckJsonEndpoint("POST", "/v1/chain",
-                    json{{"seq", 1}, {"entry", B64("e1")}, {"effect", {{"action", "add"}, {"device", d.Json()}}}},
-                    a_.token, 201);
+  CheckJsonEndpoint("PUT", "/v1/account/recovery",
+                    json{{"verifier", B64(a_.recovery_verifier)}, {"blob", B64("r2")}}, a_.token, 204,
+                    {"/verifier"});
+  CheckJsonEndpoint(
+      "POST", "/v1/chain",
+      json{{"seq", 1}, {"entry", B64("e1")}, {"effect", {{"action", "add"}, {"device", d.Json()}}}}, a_.token,
+      201);
   CheckJsonEndpoint("POST", "/v1/chain",
                     json{{"seq", 2},
                          {"entry", B64("e2")},
                          {"effect", {{"action", "revoke"}, {"device_id", pending_device_.id}}}},
                     a_.token, 201);
-  CheckJsonEndpoint("PUT", "/v1/keys/sealed/" + a_.device.id, json{{"epoch", 2}, {"blob", B64("k2")}}, a_.token, 204);
+  CheckJsonEndpoint("PUT", "/v1/keys/sealed/" + a_.device.id, json{{"epoch", 2}, {"blob", B64("k2")}},
+                    a_.token, 204);
   CheckJsonEndpoint("PUT", "/v1/keyring", json{{"version", 2}, {"blob", B64("ring2")}}, a_.token, 204);
   CheckJsonEndpoint("POST", "/v1/chunks/missing", json{{"ids", {chunk_, RandomHex(32)}}}, a_.token, 200);
   CheckJsonEndpoint("POST", "/v1/gc", json{{"live", {chunk_}}}, a_.token, 200);
@@ -239,20 +249,24 @@ TEST_F(MalformedTest, JsonEndpoints) {
 
 TEST_F(MalformedTest, PathIdsQueryParamsAndRawBodies) {
   const std::string t = a_.token;
-  const std::vector<std::string> bad_short = {"ABCDEF0123456789ABCDEF0123456789", "abc", std::string(32, 'g'),
-                                              RandomHex(16) + "00", "%2e%2e", ".."};
+  const std::vector<std::string> bad_short = {
+      "ABCDEF0123456789ABCDEF0123456789", "abc", std::string(32, 'g'), RandomHex(16) + "00", "%2e%2e", ".."};
   const std::vector<std::string> bad_chunk = {std::string(64, 'A'), RandomHex(16), RandomHex(32) + "0",
-                                              std::string(64, 'x'), "..", "missing%20"};
+                                              std::string(64, 'x'), "..",          "missing%20"};
   for (const std::string& id : bad_short) {
-    ExpectRejected("sealed PUT " + id, Make("PUT", "/v1/keys/sealed/" + id, ToBytes(R"({"epoch":1,"blob":"QQ=="})"), t));
+    ExpectRejected("sealed PUT " + id,
+                   Make("PUT", "/v1/keys/sealed/" + id, ToBytes(R"({"epoch":1,"blob":"QQ=="})"), t));
     ExpectRejected("sealed GET " + id, Make("GET", "/v1/keys/sealed/" + id, {}, t));
     ExpectRejected("revisions GET " + id, Make("GET", "/v1/collections/" + id + "/revisions", {}, t));
-    ExpectRejected("revision PUT " + id, Make("PUT", "/v1/collections/" + id + "/revisions/2", ToBytes("r"), t));
+    ExpectRejected("revision PUT " + id,
+                   Make("PUT", "/v1/collections/" + id + "/revisions/2", ToBytes("r"), t));
     ExpectRejected("checkpoint GET " + id, Make("GET", "/v1/collections/" + id + "/checkpoint", {}, t));
-    ExpectRejected("checkpoint PUT " + id, Make("PUT", "/v1/collections/" + id + "/checkpoint/1", ToBytes("c"), t));
+    ExpectRejected("checkpoint PUT " + id,
+                   Make("PUT", "/v1/collections/" + id + "/checkpoint/1", ToBytes("c"), t));
     ExpectRejected("pairing PUT " + id, Make("PUT", "/v1/pairing/" + id, ToBytes("p"), t));
     ExpectRejected("pairing GET " + id, Make("GET", "/v1/pairing/" + id, {}, t));
-    ExpectRejected("pairing response PUT " + id, Make("PUT", "/v1/pairing/" + id + "/response", ToBytes("p"), t));
+    ExpectRejected("pairing response PUT " + id,
+                   Make("PUT", "/v1/pairing/" + id + "/response", ToBytes("p"), t));
     ExpectRejected("pairing response GET " + id, Make("GET", "/v1/pairing/" + id + "/response", {}, t));
   }
   for (const std::string& id : bad_chunk) {
@@ -262,15 +276,17 @@ TEST_F(MalformedTest, PathIdsQueryParamsAndRawBodies) {
     ExpectRejected("chunk GET " + id, Make("GET", "/v1/chunks/" + id, {}, t));
     ExpectRejected("chunk HEAD " + id, Make("HEAD", "/v1/chunks/" + id, {}, t));
   }
-  for (const std::string& n : {"0", "-1", "abc", "1.5", "+2", "9007199254740992", "99999999999999999999999", ""}) {
+  for (const std::string& n :
+       {"0", "-1", "abc", "1.5", "+2", "9007199254740992", "99999999999999999999999", ""}) {
     ExpectRejected("revision n=" + std::string(n),
                    Make("PUT", "/v1/collections/" + cid_ + "/revisions/" + n, ToBytes("r"), t));
     ExpectRejected("checkpoint n=" + std::string(n),
                    Make("PUT", "/v1/collections/" + cid_ + "/checkpoint/" + n, ToBytes("c"), t));
   }
-  for (const std::string& q : {"from=-1", "from=abc", "limit=0", "limit=10001", "limit=", "x=1", "from=1&from=2",
-                               "=3", "from=1e3"}) {
-    ExpectRejected("revisions ?" + std::string(q), Make("GET", "/v1/collections/" + cid_ + "/revisions?" + q, {}, t));
+  for (const std::string& q : {"from=-1", "from=abc", "limit=0", "limit=10001", "limit=", "x=1",
+                               "from=1&from=2", "=3", "from=1e3"}) {
+    ExpectRejected("revisions ?" + std::string(q),
+                   Make("GET", "/v1/collections/" + cid_ + "/revisions?" + q, {}, t));
   }
   for (const std::string& q : {"from=-1", "from=x", "to=3"}) {
     ExpectRejected("chain ?" + std::string(q), Make("GET", "/v1/chain?" + q, {}, t));
@@ -280,29 +296,35 @@ TEST_F(MalformedTest, PathIdsQueryParamsAndRawBodies) {
   // Raw bodies: empty, and wrong numbers (CAS) or unknown ids.
   ExpectRejected("empty revision", Make("PUT", "/v1/collections/" + cid_ + "/revisions/2", {}, t));
   ExpectRejected("revision gap", Make("PUT", "/v1/collections/" + cid_ + "/revisions/3", ToBytes("r3"), t));
-  ExpectRejected("revision rewrite", Make("PUT", "/v1/collections/" + cid_ + "/revisions/1", ToBytes("evil"), t));
+  ExpectRejected("revision rewrite",
+                 Make("PUT", "/v1/collections/" + cid_ + "/revisions/1", ToBytes("evil"), t));
   ExpectRejected("empty checkpoint", Make("PUT", "/v1/collections/" + cid_ + "/checkpoint/1", {}, t));
-  ExpectRejected("checkpoint past head", Make("PUT", "/v1/collections/" + cid_ + "/checkpoint/2", ToBytes("c"), t));
+  ExpectRejected("checkpoint past head",
+                 Make("PUT", "/v1/collections/" + cid_ + "/checkpoint/2", ToBytes("c"), t));
   ExpectRejected("checkpoint unknown collection",
                  Make("PUT", "/v1/collections/" + RandomHex(16) + "/checkpoint/1", ToBytes("c"), t));
-  ExpectRejected("empty chunk", Make("PUT", "/v1/chunks/" + RandomHex(32), {}, t, HexEncode(crypto::Sha256({}))));
+  ExpectRejected("empty chunk",
+                 Make("PUT", "/v1/chunks/" + RandomHex(32), {}, t, HexEncode(crypto::Sha256({}))));
   const Bytes data = ToBytes("chunk bytes");
   ExpectRejected("chunk without sha", Make("PUT", "/v1/chunks/" + RandomHex(32), data, t));
   ExpectRejected("chunk bad sha", Make("PUT", "/v1/chunks/" + RandomHex(32), data, t, "zz"));
-  ExpectRejected("chunk wrong sha",
-                 Make("PUT", "/v1/chunks/" + RandomHex(32), data, t, HexEncode(crypto::Sha256(ToBytes("other")))));
+  ExpectRejected("chunk wrong sha", Make("PUT", "/v1/chunks/" + RandomHex(32), data, t,
+                                         HexEncode(crypto::Sha256(ToBytes("other")))));
   ExpectRejected("chunk oversized", Make("PUT", "/v1/chunks/" + RandomHex(32), Bytes((16 << 20) + 1, 1), t));
   ExpectRejected("empty pairing", Make("PUT", "/v1/pairing/" + RandomHex(16), {}, t));
   ExpectRejected("pairing again", Make("PUT", "/v1/pairing/" + pairing_, ToBytes("again"), t));
-  ExpectRejected("oversized pairing", Make("PUT", "/v1/pairing/" + RandomHex(16), Bytes(64 * 1024 + 1, 1), t));
-  ExpectRejected("response to unknown pairing", Make("PUT", "/v1/pairing/" + RandomHex(16) + "/response", ToBytes("r"), t));
+  ExpectRejected("oversized pairing",
+                 Make("PUT", "/v1/pairing/" + RandomHex(16), Bytes(64 * 1024 + 1, 1), t));
+  ExpectRejected("response to unknown pairing",
+                 Make("PUT", "/v1/pairing/" + RandomHex(16) + "/response", ToBytes("r"), t));
   ExpectRejected("empty pairing response", Make("PUT", "/v1/pairing/" + pairing_ + "/response", {}, t));
 
   // Unknown ids.
   ExpectRejected("unknown chunk", Make("GET", "/v1/chunks/" + RandomHex(32), {}, t));
   ExpectRejected("unknown chunk HEAD", Make("HEAD", "/v1/chunks/" + RandomHex(32), {}, t));
   ExpectRejected("unknown sealed key", Make("GET", "/v1/keys/sealed/" + RandomHex(16), {}, t));
-  ExpectRejected("unknown checkpoint", Make("GET", "/v1/collections/" + RandomHex(16) + "/checkpoint", {}, t));
+  ExpectRejected("unknown checkpoint",
+                 Make("GET", "/v1/collections/" + RandomHex(16) + "/checkpoint", {}, t));
   ExpectRejected("unknown pairing", Make("GET", "/v1/pairing/" + RandomHex(16), {}, t));
 
   // Bodies where none belongs.
@@ -312,9 +334,10 @@ TEST_F(MalformedTest, PathIdsQueryParamsAndRawBodies) {
 
 TEST_F(MalformedTest, RoutingAndAuth) {
   const std::string t = a_.token;
-  for (const std::string& target : std::vector<std::string>{"/", "/v1", "/v1/", "/v2/health", "/v1/health/", "/v1//health", "/v1/nope",
-                                    "/v1/chunks/" + RandomHex(32) + "/x", "v1/health", "", "*",
-                                    "http://example.com/v1/health", std::string(2000, '/')}) {
+  for (const std::string& target :
+       std::vector<std::string>{"/", "/v1", "/v1/", "/v2/health", "/v1/health/", "/v1//health", "/v1/nope",
+                                "/v1/chunks/" + RandomHex(32) + "/x", "v1/health", "", "*",
+                                "http://example.com/v1/health", std::string(2000, '/')}) {
     ExpectRejected("target " + target.substr(0, 40), Make("GET", target, {}, t));
   }
   Response not_allowed = api_->Handle(Make("DELETE", "/v1/keyring", {}, t));

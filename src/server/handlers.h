@@ -64,7 +64,7 @@ struct Call {
   std::map<std::string, std::string> path;   // {name} captures of the route pattern, validated
   std::map<std::string, std::string> query;  // only the parameters the route allows
   int64_t now = 0;
-  const Caller* caller = nullptr;            // set on authenticated routes
+  const Caller* caller = nullptr;  // set on authenticated routes
   const std::string& account_id() const { return caller->account.account_id; }
 };
 

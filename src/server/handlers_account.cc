@@ -51,7 +51,8 @@ Status ApplyEffect(const Services& s, const std::string& account_id, const Effec
   auto existing = s.meta.GetDevice(account_id, e.device.device_id);
   if (!existing.ok() && existing.status().code() != StatusCode::kNotFound) return existing.status();
   if (!e.add) {
-    if (!existing.ok()) return NotFoundError("device " + e.device.device_id + " is not registered on this account");
+    if (!existing.ok())
+      return NotFoundError("device " + e.device.device_id + " is not registered on this account");
     store::DeviceRecord dev = *existing;
     dev.status = store::DeviceStatus::kRevoked;
     COFFER_RETURN_IF_ERROR(s.meta.PutDevice(dev));
@@ -189,7 +190,8 @@ StatusOr<Response> HandleAppendChain(const Services& s, const Call& c) {
       }
     }
     return CasConflict("device chain has " + std::to_string(length) + " entries, so the next seq is " +
-                           std::to_string(length) + ", not " + std::to_string(seq) + "; fetch the chain and retry",
+                           std::to_string(length) + ", not " + std::to_string(seq) +
+                           "; fetch the chain and retry",
                        "current", length);
   }
   // Order matters for crash safety: a revoke takes effect before the entry is stored (a
@@ -221,7 +223,8 @@ StatusOr<Response> HandlePutSealedKey(const Services& s, const Call& c) {
     return device.status();
   }
   if (device->status == store::DeviceStatus::kRevoked) {
-    return FailedPreconditionError("device " + device_id + " is revoked; keys are not sealed to revoked devices");
+    return FailedPreconditionError("device " + device_id +
+                                   " is revoked; keys are not sealed to revoked devices");
   }
   COFFER_RETURN_IF_ERROR(s.meta.PutSealedKey(c.account_id(), device_id, epoch, blob));
   return EmptyResponse(204);
@@ -242,7 +245,8 @@ StatusOr<Response> HandleGetSealedKey(const Services& s, const Call& c) {
 StatusOr<Response> HandleGetKeyring(const Services& s, const Call& c) {
   auto ring = s.meta.GetKeyring(c.account_id());
   if (!ring.ok()) {
-    if (ring.status().code() == StatusCode::kNotFound) return NotFoundError("this account has no keyring yet");
+    if (ring.status().code() == StatusCode::kNotFound)
+      return NotFoundError("this account has no keyring yet");
     return ring.status();
   }
   return JsonResponse(200, json{{"version", ring->first}, {"blob", Base64Encode(ring->second)}});
@@ -257,8 +261,10 @@ StatusOr<Response> HandlePutKeyring(const Services& s, const Call& c) {
   if (put.code() == StatusCode::kAborted) {
     uint64_t current = 0;
     auto ring = s.meta.GetKeyring(c.account_id());
-    if (ring.ok()) current = ring->first;
-    else if (ring.status().code() != StatusCode::kNotFound) return ring.status();
+    if (ring.ok())
+      current = ring->first;
+    else if (ring.status().code() != StatusCode::kNotFound)
+      return ring.status();
     return CasConflict("keyring is at version " + std::to_string(current) + ", so the next version is " +
                            std::to_string(current + 1) + "; fetch it, merge and retry",
                        "current", current);

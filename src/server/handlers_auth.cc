@@ -44,13 +44,14 @@ StatusOr<DeviceIn> ParseDevice(const JsonFields& f) {
 }
 
 std::string LoginMessage(std::string_view email, std::string_view device_id, int64_t time) {
-  return "coffer-login-v1\n" + std::string(email) + "\n" + std::string(device_id) + "\n" + std::to_string(time);
+  return "coffer-login-v1\n" + std::string(email) + "\n" + std::string(device_id) + "\n" +
+         std::to_string(time);
 }
 
 // The device proves possession of its signing key over a fresh timestamp. The email is
 // covered exactly as the client sent it (before lower-casing), so a client signs what it sends.
-Status CheckLoginSignature(const Call& c, std::string_view email_as_sent, const DeviceIn& device, int64_t time,
-                           ByteView signature) {
+Status CheckLoginSignature(const Call& c, std::string_view email_as_sent, const DeviceIn& device,
+                           int64_t time, ByteView signature) {
   const int64_t skew = time - c.now;
   if (skew > kLoginClockSkew || skew < -kLoginClockSkew) {
     return UnauthenticatedError("login time is " + std::to_string(skew < 0 ? -skew : skew) + " s " +
@@ -101,7 +102,10 @@ int64_t RetryAfter(const Services& s, const std::string& key, int limit, int64_t
     int64_t mid = lo + (hi - lo) / 2;
     auto n = s.meta.CountLoginFailures(key, mid);
     if (!n.ok()) return kLoginFailureWindow;
-    if (*n >= limit) lo = mid; else hi = mid;
+    if (*n >= limit)
+      lo = mid;
+    else
+      hi = mid;
   }
   return std::max<int64_t>(1, hi - (now - kLoginFailureWindow));
 }
@@ -150,25 +154,32 @@ json SessionJson(const std::string& account_id, const std::pair<std::string, int
 
 std::string DeviceStatusName(store::DeviceStatus status) {
   switch (status) {
-    case store::DeviceStatus::kPending: return "pending";
-    case store::DeviceStatus::kActive: return "active";
-    case store::DeviceStatus::kRevoked: return "revoked";
+    case store::DeviceStatus::kPending:
+      return "pending";
+    case store::DeviceStatus::kActive:
+      return "active";
+    case store::DeviceStatus::kRevoked:
+      return "revoked";
   }
   return "unknown";
 }
 
 std::string SessionKindName(store::SessionKind kind) {
   switch (kind) {
-    case store::SessionKind::kDevice: return "device";
-    case store::SessionKind::kPending: return "pending";
-    case store::SessionKind::kRecovery: return "recovery";
+    case store::SessionKind::kDevice:
+      return "device";
+    case store::SessionKind::kPending:
+      return "pending";
+    case store::SessionKind::kRecovery:
+      return "recovery";
   }
   return "unknown";
 }
 
 StatusOr<std::string> HashVerifier(ByteView verifier) {
   auto hash = crypto::HashForStorage(verifier);
-  if (!hash.ok()) return UnavailableError("server is short of memory for hashing (" + hash.status().message() + "); retry");
+  if (!hash.ok())
+    return UnavailableError("server is short of memory for hashing (" + hash.status().message() + "); retry");
   return hash;
 }
 
@@ -178,7 +189,8 @@ StatusOr<Caller> Authenticate(const Services& s, std::string_view authorization,
   }
   constexpr std::string_view kScheme = "bearer ";
   std::string scheme(authorization.substr(0, kScheme.size()));
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char ch) { return std::tolower(ch); });
   std::string_view token = authorization.size() > kScheme.size() ? authorization.substr(kScheme.size()) : "";
   if (scheme != kScheme || !IsLowerHex(token, 64)) {
     return UnauthenticatedError("Authorization header must be \"Bearer <64 lowercase hex characters>\"");
@@ -231,7 +243,8 @@ StatusOr<Response> HandleLoginParams(const Services& s, const Call& c) {
   Bytes fake = crypto::KeyedHash(s.server_secret, AsBytes(email));
   fake.resize(kSaltBytes);
   const crypto::KdfParams defaults = crypto::DefaultKdfParams();
-  return JsonResponse(200, json{{"salt", Base64Encode(fake)}, {"ops", defaults.ops_limit}, {"mem", defaults.mem_limit}});
+  return JsonResponse(
+      200, json{{"salt", Base64Encode(fake)}, {"ops", defaults.ops_limit}, {"mem", defaults.mem_limit}});
 }
 
 StatusOr<Response> HandleCreateAccount(const Services& s, const Call& c) {
@@ -263,7 +276,8 @@ StatusOr<Response> HandleCreateAccount(const Services& s, const Call& c) {
   // address like failed logins, which caps that at 20 guesses per 15 minutes.
   const std::string& peer = c.request.peer;
   if (!peer.empty()) {
-    COFFER_ASSIGN_OR_RETURN(int failures, s.meta.CountLoginFailures(PeerKey(peer), c.now - kLoginFailureWindow));
+    COFFER_ASSIGN_OR_RETURN(int failures,
+                            s.meta.CountLoginFailures(PeerKey(peer), c.now - kLoginFailureWindow));
     if (failures >= kMaxFailuresPerPeer) {
       const int64_t retry = RetryAfter(s, PeerKey(peer), kMaxFailuresPerPeer, c.now);
       Response r = ErrorResponse(429, "RESOURCE_EXHAUSTED",
@@ -297,13 +311,14 @@ StatusOr<Response> HandleCreateAccount(const Services& s, const Call& c) {
     // request to finish it: same id and email, the same login verifier, and a chain that is
     // still empty or holds exactly this entry 0. Anyone else gets 409.
     auto existing = s.meta.GetAccount(account_id);
-    bool resumable = existing.ok() && existing->email == email &&
-                     crypto::VerifyStored(existing->login_hash, verifier);
+    bool resumable =
+        existing.ok() && existing->email == email && crypto::VerifyStored(existing->login_hash, verifier);
     if (resumable) {
       COFFER_ASSIGN_OR_RETURN(std::vector<Bytes> chain, s.meta.GetChain(account_id, 0));
       resumable = chain.empty() || (chain.size() == 1 && chain[0] == chain_entry);
       auto dev = s.meta.GetDevice(account_id, device.id);
-      if (dev.ok() && (dev->status == store::DeviceStatus::kRevoked || dev->sign_public_key != device.sign_pk)) {
+      if (dev.ok() &&
+          (dev->status == store::DeviceStatus::kRevoked || dev->sign_public_key != device.sign_pk)) {
         resumable = false;
       }
     }
@@ -335,8 +350,10 @@ StatusOr<Response> HandleCreateAccount(const Services& s, const Call& c) {
     if (ring.status().code() != StatusCode::kNotFound) return ring.status();
     COFFER_RETURN_IF_ERROR(s.meta.PutKeyring(account_id, 1, keyring));
   }
-  COFFER_ASSIGN_OR_RETURN(auto token, StartSession(s, account_id, device.id, store::SessionKind::kDevice, c.now));
-  return JsonResponse(201, SessionJson(account_id, token, store::SessionKind::kDevice, store::DeviceStatus::kActive));
+  COFFER_ASSIGN_OR_RETURN(auto token,
+                          StartSession(s, account_id, device.id, store::SessionKind::kDevice, c.now));
+  return JsonResponse(
+      201, SessionJson(account_id, token, store::SessionKind::kDevice, store::DeviceStatus::kActive));
 }
 
 StatusOr<Response> HandleLogin(const Services& s, const Call& c) {
@@ -375,8 +392,9 @@ StatusOr<Response> HandleLogin(const Services& s, const Call& c) {
   if (!account_or.ok()) {
     if (account_or.status().code() != StatusCode::kNotFound) return account_or.status();
     if (!guesses_secret) {
-      return UnauthenticatedError("no active device with this id on this account; log in with the password "
-                                  "or the recovery key");
+      return UnauthenticatedError(
+          "no active device with this id on this account; log in with the password "
+          "or the recovery key");
     }
     // Same work as a real check, so the reply time does not tell which emails exist.
     (void)crypto::VerifyStored(s.dummy_login_hash, verifier ? *verifier : *recovery_verifier);
@@ -391,7 +409,8 @@ StatusOr<Response> HandleLogin(const Services& s, const Call& c) {
     if (known->sign_public_key != device.sign_pk) {
       return PermissionDeniedError("this device id is registered with a different signing key");
     }
-    if (known->status == store::DeviceStatus::kRevoked) return PermissionDeniedError("this device was revoked");
+    if (known->status == store::DeviceStatus::kRevoked)
+      return PermissionDeniedError("this device was revoked");
   }
   const bool active = known.ok() && known->status == store::DeviceStatus::kActive;
 
@@ -407,14 +426,16 @@ StatusOr<Response> HandleLogin(const Services& s, const Call& c) {
     Status cleared = s.meta.ClearLoginFailures(EmailKey(email));
     if (!cleared.ok()) LogLine("could not clear login failures: " + cleared.ToString());
   } else if (!active) {
-    return UnauthenticatedError("no active device with this id on this account; log in with the password "
-                                "or the recovery key");
+    return UnauthenticatedError(
+        "no active device with this id on this account; log in with the password "
+        "or the recovery key");
   }
 
   // Credentials are good; only now may the answer reveal that the account is locked.
   if (account.locked) {
-    return Response(ErrorResponse(423, "PERMISSION_DENIED",
-                                  "this account is locked by the operator's staff; contact support to unlock it"));
+    return Response(
+        ErrorResponse(423, "PERMISSION_DENIED",
+                      "this account is locked by the operator's staff; contact support to unlock it"));
   }
 
   store::SessionKind kind = store::SessionKind::kDevice;

@@ -70,7 +70,8 @@ StatusOr<Response> HandlePutRevision(const Services& s, const Call& c) {
       }
     }
     return CasConflict("collection head is " + std::to_string(head) + ", so the next revision is " +
-                           std::to_string(head + 1) + ", not " + std::to_string(n) + "; fetch, rebase and retry",
+                           std::to_string(head + 1) + ", not " + std::to_string(n) +
+                           "; fetch, rebase and retry",
                        "head", head);
   }
   if (st.code() == StatusCode::kResourceExhausted) {
@@ -85,7 +86,8 @@ StatusOr<Response> HandleGetCheckpoint(const Services& s, const Call& c) {
   const std::string& cid = c.path.at("collection_id");
   auto cp = s.meta.GetCheckpoint(c.account_id(), cid);
   if (!cp.ok()) {
-    if (cp.status().code() == StatusCode::kNotFound) return NotFoundError("collection " + cid + " has no checkpoint");
+    if (cp.status().code() == StatusCode::kNotFound)
+      return NotFoundError("collection " + cid + " has no checkpoint");
     return cp.status();
   }
   return JsonResponse(200, json{{"number", cp->number}, {"data", Base64Encode(cp->data)}});
@@ -95,7 +97,8 @@ StatusOr<Response> HandlePutCheckpoint(const Services& s, const Call& c) {
   const std::string& cid = c.path.at("collection_id");
   const uint64_t n = PathNumber(c);
   const Bytes& data = c.request.body;
-  if (data.empty()) return InvalidArgumentError("checkpoint body is empty; send the encrypted checkpoint bytes");
+  if (data.empty())
+    return InvalidArgumentError("checkpoint body is empty; send the encrypted checkpoint bytes");
   COFFER_ASSIGN_OR_RETURN(uint64_t head, s.meta.GetHead(c.account_id(), cid));
   if (n > head) {
     return FailedPreconditionError("checkpoint " + std::to_string(n) + " is past the collection head " +
@@ -121,13 +124,15 @@ StatusOr<Response> HandlePutChunk(const Services& s, const Call& c) {
   if (data.empty()) return InvalidArgumentError("chunk body is empty; send the encrypted chunk bytes");
 
   auto existing = s.meta.GetChunk(c.account_id(), chunk_id);
-  if (existing.ok()) return JsonResponse(200, json{{"id", chunk_id}, {"size", existing->size}, {"created", false}});
+  if (existing.ok())
+    return JsonResponse(200, json{{"id", chunk_id}, {"size", existing->size}, {"created", false}});
   if (existing.status().code() != StatusCode::kNotFound) return existing.status();
 
   const Bytes sha = crypto::Sha256(data);
   if (HexEncode(sha) != declared) {
-    return InvalidArgumentError("X-Coffer-Sha256 does not match the body (got " + std::to_string(data.size()) +
-                                " bytes with SHA-256 " + HexEncode(sha) + "); the upload was damaged, send it again");
+    return InvalidArgumentError("X-Coffer-Sha256 does not match the body (got " +
+                                std::to_string(data.size()) + " bytes with SHA-256 " + HexEncode(sha) +
+                                "); the upload was damaged, send it again");
   }
   const store::AccountRecord& account = c.caller->account;
   if (account.quota_bytes != 0 && account.used_bytes + data.size() > account.quota_bytes) {
@@ -156,7 +161,8 @@ StatusOr<Response> HandleHeadChunk(const Services& s, const Call& c) {
   const std::string& chunk_id = c.path.at("chunk_id");
   auto rec = s.meta.GetChunk(c.account_id(), chunk_id);
   if (!rec.ok()) {
-    if (rec.status().code() == StatusCode::kNotFound) return NotFoundError("no chunk " + chunk_id + " in this account");
+    if (rec.status().code() == StatusCode::kNotFound)
+      return NotFoundError("no chunk " + chunk_id + " in this account");
     return rec.status();
   }
   Response r = EmptyResponse(200);
@@ -169,7 +175,8 @@ StatusOr<Response> HandleGetChunk(const Services& s, const Call& c) {
   const std::string& chunk_id = c.path.at("chunk_id");
   auto rec = s.meta.GetChunk(c.account_id(), chunk_id);
   if (!rec.ok()) {
-    if (rec.status().code() == StatusCode::kNotFound) return NotFoundError("no chunk " + chunk_id + " in this account");
+    if (rec.status().code() == StatusCode::kNotFound)
+      return NotFoundError("no chunk " + chunk_id + " in this account");
     return rec.status();
   }
   auto data = s.blobs.Get(ChunkBlobKey(c.account_id(), chunk_id));
@@ -188,9 +195,10 @@ StatusOr<Response> HandleGetChunk(const Services& s, const Call& c) {
     // the row would make that PUT answer "already stored" forever.
     Status dropped = s.meta.DeleteChunk(c.account_id(), chunk_id);
     if (!dropped.ok()) LogLine("could not drop the index row of a damaged chunk: " + dropped.ToString());
-    return DataLossError(std::string("the server's copy of chunk ") + chunk_id +
-                         (lost ? " is missing or unreadable in blob storage" : " is corrupt (SHA-256 mismatch)") +
-                         "; it is now listed as missing: upload it again from a device that has it");
+    return DataLossError(
+        std::string("the server's copy of chunk ") + chunk_id +
+        (lost ? " is missing or unreadable in blob storage" : " is corrupt (SHA-256 mismatch)") +
+        "; it is now listed as missing: upload it again from a device that has it");
   }
   return RawResponse(200, std::move(data).value());
 }
@@ -198,7 +206,8 @@ StatusOr<Response> HandleGetChunk(const Services& s, const Call& c) {
 StatusOr<Response> HandleMissingChunks(const Services& s, const Call& c) {
   COFFER_ASSIGN_OR_RETURN(json body, ParseJsonObject(c.request.body));
   JsonFields f(body, "");
-  COFFER_ASSIGN_OR_RETURN(std::vector<std::string> ids, f.HexIdArray("ids", kChunkIdHexLen, kMaxIdsPerRequest));
+  COFFER_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                          f.HexIdArray("ids", kChunkIdHexLen, kMaxIdsPerRequest));
   COFFER_ASSIGN_OR_RETURN(std::vector<bool> have, s.meta.HaveChunks(c.account_id(), ids));
   if (have.size() != ids.size()) return InternalError("chunk index answered for the wrong number of ids");
   json missing = json::array();

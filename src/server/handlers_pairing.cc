@@ -32,7 +32,8 @@ StatusOr<Response> PutBoxed(const Services& s, const Call& c, std::string_view b
   if (!swept.ok()) LogLine("could not delete expired pairing messages: " + swept.ToString());
   Status put = s.meta.PutMessage(c.account_id(), std::string(box), id, c.request.body, c.now + kPairingTtl);
   if (put.code() == StatusCode::kAlreadyExists) {
-    return AlreadyExistsError(std::string(what) + " " + id + " already exists; pairing ids are single-use, start a new pairing");
+    return AlreadyExistsError(std::string(what) + " " + id +
+                              " already exists; pairing ids are single-use, start a new pairing");
   }
   COFFER_RETURN_IF_ERROR(put);
   return EmptyResponse(201);

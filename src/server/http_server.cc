@@ -86,7 +86,8 @@ bool IsLoopback(const net::ip::address& a) {
 }
 
 std::chrono::milliseconds TransferDeadline(const HttpServerOptions& o, uint64_t bytes) {
-  return o.header_timeout + std::chrono::milliseconds(bytes * 1000 / std::max<uint64_t>(o.min_transfer_rate, 1));
+  return o.header_timeout +
+         std::chrono::milliseconds(bytes * 1000 / std::max<uint64_t>(o.min_transfer_rate, 1));
 }
 
 http::message_generator BuildMessage(const Response& r, unsigned version, bool keep_alive, bool head) {
@@ -123,7 +124,7 @@ struct HttpServer::Impl {
   net::io_context ioc;
   std::optional<ssl::context> tls;
   tcp::acceptor acceptor;
-  Strand control;              // serialises the acceptor close and the grace timer
+  Strand control;  // serialises the acceptor close and the grace timer
   net::steady_timer grace_timer;
   std::vector<std::thread> threads;
   std::atomic<bool> stopping{false};
@@ -140,19 +141,19 @@ struct HttpServer::Impl {
   net::awaitable<void> Serve(Stream stream, std::shared_ptr<Conn> conn, std::string peer);
   void OnConnectionEnd(const std::shared_ptr<Conn>& conn);
   void MaybeFinish();
-  void Log(const std::string& peer, std::string_view method, std::string_view target, int status, size_t bytes,
-           std::chrono::steady_clock::time_point start);
+  void Log(const std::string& peer, std::string_view method, std::string_view target, int status,
+           size_t bytes, std::chrono::steady_clock::time_point start);
 };
 
-void HttpServer::Impl::Log(const std::string& peer, std::string_view method, std::string_view target, int status,
-                           size_t bytes, std::chrono::steady_clock::time_point start) {
+void HttpServer::Impl::Log(const std::string& peer, std::string_view method, std::string_view target,
+                           int status, size_t bytes, std::chrono::steady_clock::time_point start) {
   if (!VerboseLogging()) return;
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   // Path only: ids are fine to log, query strings are not needed.
   std::string_view path = target.substr(0, target.find('?'));
-  LogLine(peer + " " + Printable(method, 16) + " " + Printable(path, 200) + " " + std::to_string(status) + " " +
-          std::to_string(bytes) + " " + std::to_string(ms) + "ms");
+  LogLine(peer + " " + Printable(method, 16) + " " + Printable(path, 200) + " " + std::to_string(status) +
+          " " + std::to_string(bytes) + " " + std::to_string(ms) + "ms");
 }
 
 void HttpServer::Impl::OnConnectionEnd(const std::shared_ptr<Conn>& conn) {
@@ -211,8 +212,8 @@ net::awaitable<void> HttpServer::Impl::AcceptLoop() {
     };
     beast::tcp_stream stream(std::move(socket));
     if (tls) {
-      net::co_spawn(conn->strand, Serve(beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls), conn, peer),
-                    done);
+      net::co_spawn(conn->strand,
+                    Serve(beast::ssl_stream<beast::tcp_stream>(std::move(stream), *tls), conn, peer), done);
     } else {
       net::co_spawn(conn->strand, Serve(std::move(stream), conn, peer), done);
     }
@@ -251,8 +252,9 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream stream, std::shared_ptr<Conn
     conn->idle = false;
     const auto start = std::chrono::steady_clock::now();
     if (ec) {
-      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-          ec == net::error::eof || ec == net::error::connection_reset || ec == ssl::error::stream_truncated) {
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+          ec == net::error::operation_aborted || ec == net::error::eof ||
+          ec == net::error::connection_reset || ec == ssl::error::stream_truncated) {
         break;
       }
       // Garbage or an oversized header: say so, then close (the byte stream cannot be trusted
@@ -278,8 +280,8 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream stream, std::shared_ptr<Conn
       // The body (if any) stays unread, so the connection cannot carry another request.
       const bool keep = !stopping.load() && parser.is_done() && header.keep_alive();
       lowest.expires_after(options.header_timeout);
-      auto [wec, wn] = co_await beast::async_write(stream, BuildMessage(*pre.reject, header.version(), keep, is_head),
-                                                   kAsTuple);
+      auto [wec, wn] = co_await beast::async_write(
+          stream, BuildMessage(*pre.reject, header.version(), keep, is_head), kAsTuple);
       Log(peer, method, target, pre.reject->status, pre.reject->body.size(), start);
       if (wec || !keep) break;
       continue;
@@ -306,7 +308,8 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream stream, std::shared_ptr<Conn
         } else if (bec != beast::error::timeout && bec != http::error::end_of_stream &&
                    bec != net::error::operation_aborted && bec != net::error::eof &&
                    bec != net::error::connection_reset && bec != http::error::partial_message) {
-          Response bad = ErrorResponse(400, "INVALID_ARGUMENT", "malformed HTTP request body: " + bec.message());
+          Response bad =
+              ErrorResponse(400, "INVALID_ARGUMENT", "malformed HTTP request body: " + bec.message());
           lowest.expires_after(options.header_timeout);
           co_await beast::async_write(stream, BuildMessage(bad, header.version(), false, false), kAsTuple);
           Log(peer, method, target, bad.status, bad.body.size(), start);
@@ -333,7 +336,8 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream stream, std::shared_ptr<Conn
 
     const size_t bytes = is_head ? 0 : response.body.size();
     lowest.expires_after(TransferDeadline(options, bytes));
-    auto [wec, wn] = co_await beast::async_write(stream, BuildMessage(response, version, keep, is_head), kAsTuple);
+    auto [wec, wn] =
+        co_await beast::async_write(stream, BuildMessage(response, version, keep, is_head), kAsTuple);
     Log(peer, method, target, response.status, bytes, start);
     if (wec || !keep) break;
   }
@@ -381,9 +385,12 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Api& api, HttpServ
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
     SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
     ctx.use_certificate_chain_file(impl->options.tls_cert_file, ec);
-    if (ec) return InvalidArgumentError("cannot load TLS certificate " + impl->options.tls_cert_file + ": " + ec.message());
+    if (ec)
+      return InvalidArgumentError("cannot load TLS certificate " + impl->options.tls_cert_file + ": " +
+                                  ec.message());
     ctx.use_private_key_file(impl->options.tls_key_file, ssl::context::pem, ec);
-    if (ec) return InvalidArgumentError("cannot load TLS key " + impl->options.tls_key_file + ": " + ec.message());
+    if (ec)
+      return InvalidArgumentError("cannot load TLS key " + impl->options.tls_key_file + ": " + ec.message());
     if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
       return InvalidArgumentError("TLS key " + impl->options.tls_key_file + " does not match certificate " +
                                   impl->options.tls_cert_file);
@@ -391,7 +398,8 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Api& api, HttpServ
   }
 
   const tcp::endpoint endpoint(address, impl->options.port);
-  const std::string where = (address.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(impl->options.port);
+  const std::string where =
+      (address.is_v6() ? "[" + host + "]" : host) + ":" + std::to_string(impl->options.port);
   tcp::acceptor& acc = impl->acceptor;
   acc.open(endpoint.protocol(), ec);
   if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
@@ -425,7 +433,8 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Api& api, HttpServ
 uint16_t HttpServer::port() const { return impl_->bound_port; }
 
 std::string HttpServer::url() const {
-  return std::string(impl_->tls ? "https://" : "http://") + impl_->host_for_url + ":" + std::to_string(port());
+  return std::string(impl_->tls ? "https://" : "http://") + impl_->host_for_url + ":" +
+         std::to_string(port());
 }
 
 void HttpServer::Stop() {
@@ -474,7 +483,8 @@ StatusOr<std::pair<std::string, uint16_t>> ParseListenAddress(std::string_view t
     port = text.substr(close + 2);
   } else {
     size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return InvalidArgumentError("listen address must look like 127.0.0.1:PORT");
+    if (colon == std::string_view::npos)
+      return InvalidArgumentError("listen address must look like 127.0.0.1:PORT");
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }

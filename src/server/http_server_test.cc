@@ -89,7 +89,8 @@ class RawClient {
 
   // Reads a response header only (for HEAD, whose reply has no body); "" on failure.
   std::string ReadHeaderOnly(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
-    if (!ReadUntil([](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; }, timeout)) return "";
+    if (!ReadUntil([](const std::string& b) { return b.find("\r\n\r\n") != std::string::npos; }, timeout))
+      return "";
     const size_t end = buf_.find("\r\n\r\n") + 4;
     std::string out = buf_.substr(0, end);
     buf_.erase(0, end);
@@ -177,11 +178,12 @@ TEST_F(HttpServerTest, OversizedContentLengthIs413BeforeTheBody) {
   RawClient c(server_->port());
   ASSERT_TRUE(c.connected());
   // No body follows: the server must answer on the header alone.
-  ASSERT_TRUE(c.Send("PUT /v1/chunks/" + RandomHex(32) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a.token +
-                     "\r\nContent-Length: 16777217\r\n\r\n"));
+  ASSERT_TRUE(c.Send("PUT /v1/chunks/" + RandomHex(32) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                     a.token + "\r\nContent-Length: 16777217\r\n\r\n"));
   std::string r = c.ReadResponse();
   ASSERT_EQ(StatusOf(r), 413) << r;
-  EXPECT_NE(json::parse(BodyOf(r))["error"]["message"].get<std::string>().find("16777216"), std::string::npos);
+  EXPECT_NE(json::parse(BodyOf(r))["error"]["message"].get<std::string>().find("16777216"),
+            std::string::npos);
   EXPECT_TRUE(c.WaitClosed(std::chrono::milliseconds(2000)));
 
   // Same without a session: still 413 (limits are checked first), and a huge checkpoint
@@ -196,8 +198,9 @@ TEST_F(HttpServerTest, OversizedContentLengthIs413BeforeTheBody) {
   std::string chunk(70 * 1024, 'p');
   char size_line[32];
   std::snprintf(size_line, sizeof(size_line), "%zx\r\n", chunk.size());
-  ASSERT_TRUE(e.Send("PUT /v1/pairing/" + RandomHex(16) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a.token +
-                     "\r\nTransfer-Encoding: chunked\r\n\r\n" + size_line + chunk + "\r\n0\r\n\r\n"));
+  ASSERT_TRUE(e.Send("PUT /v1/pairing/" + RandomHex(16) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                     a.token + "\r\nTransfer-Encoding: chunked\r\n\r\n" + size_line + chunk +
+                     "\r\n0\r\n\r\n"));
   EXPECT_EQ(StatusOf(e.ReadResponse()), 413);
 }
 
@@ -209,7 +212,8 @@ TEST_F(HttpServerTest, SlowClientTimesOutWithoutBlockingOthers) {
   ASSERT_TRUE(slow.connected());
   ASSERT_TRUE(slow.Send("GET /v1/health HTTP/1.1\r\nHost: x\r\n"));  // header never finished
   RawClient slow_body(server_->port());
-  ASSERT_TRUE(slow_body.Send("POST /v1/login/params HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"em"));
+  ASSERT_TRUE(
+      slow_body.Send("POST /v1/login/params HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"em"));
 
   // Others are served at once, on every thread.
   const auto start = Clock::now();
@@ -271,7 +275,8 @@ TEST_F(HttpServerTest, FullRequestCycleOverTheWire) {
   RawClient c(server_->port());
   // Expect: 100-continue gets its interim reply, then the body is read.
   ASSERT_TRUE(c.Send("PUT /v1/chunks/" + id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a.token +
-                     "\r\nX-Coffer-Sha256: " + sha + "\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+                     "\r\nX-Coffer-Sha256: " + sha +
+                     "\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
                      std::to_string(data.size()) + "\r\nExpect: 100-continue\r\n\r\n"));
   std::string cont = c.ReadResponse();
   ASSERT_EQ(StatusOf(cont), 100) << cont;
@@ -286,7 +291,8 @@ TEST_F(HttpServerTest, FullRequestCycleOverTheWire) {
   EXPECT_NE(get.find("application/octet-stream"), std::string::npos);
 
   // HEAD: the length of the chunk, no body; the connection stays usable.
-  ASSERT_TRUE(c.Send("HEAD /v1/chunks/" + id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a.token + "\r\n\r\n"));
+  ASSERT_TRUE(c.Send("HEAD /v1/chunks/" + id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + a.token +
+                     "\r\n\r\n"));
   std::string head = c.ReadHeaderOnly();
   EXPECT_EQ(StatusOf(head), 200) << head;
   EXPECT_NE(head.find("Content-Length: " + std::to_string(data.size())), std::string::npos) << head;
@@ -301,8 +307,9 @@ TEST_F(HttpServerTest, FullRequestCycleOverTheWire) {
   json login = LoginRequest("wire@example.com", TestDevice(), "password", a.verifier);
   const std::string body = login.dump();
   RawClient d(server_->port());
-  ASSERT_TRUE(d.Send("POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                     std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(
+      d.Send("POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body));
   std::string limited = d.ReadResponse();
   EXPECT_EQ(StatusOf(limited), 429) << limited;
   EXPECT_NE(limited.find("Retry-After: "), std::string::npos);
@@ -367,16 +374,18 @@ TEST_F(HttpServerTest, StartupRefusals) {
   EXPECT_EQ(*ParseListenAddress("127.0.0.1:8420"), std::make_pair(std::string("127.0.0.1"), uint16_t{8420}));
   EXPECT_EQ(*ParseListenAddress("[::1]:0"), std::make_pair(std::string("::1"), uint16_t{0}));
   EXPECT_EQ(ParseListenAddress("localhost:80")->first, "localhost");
-  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "host.example:80", ":80", "[::1]80",
-                          "1.2.3.4:8x"}) {
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "host.example:80", ":80",
+                          "[::1]80", "1.2.3.4:8x"}) {
     EXPECT_FALSE(ParseListenAddress(bad).ok()) << bad;
   }
 }
 
 TEST_F(HttpServerTest, ServesTls) {
   const std::string cert = dir_ + "/cert.pem", key = dir_ + "/key.pem";
-  const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "
-                          "/CN=localhost -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+  const std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "
+      "/CN=localhost -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl command not available";
   options_.tls_cert_file = cert;
   options_.tls_key_file = key;
@@ -417,7 +426,8 @@ TEST_F(HttpServerTest, ServesTls) {
   // A key that does not match the certificate is refused at startup.
   const std::string other_key = dir_ + "/other.pem";
   ASSERT_EQ(std::system(("openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out " + other_key +
-                         " >/dev/null 2>&1").c_str()),
+                         " >/dev/null 2>&1")
+                            .c_str()),
             0);
   options_.tls_key_file = other_key;
   auto mismatch = HttpServer::Start(*api_, options_);

@@ -4,22 +4,36 @@ namespace coffer::server {
 
 int HttpStatusFor(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kUnauthenticated: return 401;
-    case StatusCode::kPermissionDenied: return 403;
-    case StatusCode::kNotFound: return 404;
-    case StatusCode::kAlreadyExists: return 409;
-    case StatusCode::kAborted: return 409;
-    case StatusCode::kFailedPrecondition: return 412;
-    case StatusCode::kOutOfRange: return 416;
-    case StatusCode::kResourceExhausted: return 507;
-    case StatusCode::kUnavailable: return 503;
-    case StatusCode::kDataLoss: return 500;
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kAborted:
+      return 409;
+    case StatusCode::kFailedPrecondition:
+      return 412;
+    case StatusCode::kOutOfRange:
+      return 416;
+    case StatusCode::kResourceExhausted:
+      return 507;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kDataLoss:
+      return 500;
     // kSecurity is a client-side verdict ("the server lied"); if one ever reaches this
     // layer it is a bug, like kInternal.
-    case StatusCode::kSecurity: return 500;
-    case StatusCode::kInternal: return 500;
+    case StatusCode::kSecurity:
+      return 500;
+    case StatusCode::kInternal:
+      return 500;
   }
   return 500;
 }

@@ -9,13 +9,12 @@
 #define COFFER_SERVER_RESPONSE_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "coffer/status.h"
 #include "util/bytes.h"
@@ -23,13 +22,13 @@
 namespace coffer::server {
 
 struct Request {
-  std::string method;         // "GET", "PUT", ... (upper case, as on the wire)
-  std::string target;         // path plus optional "?query", e.g. "/v1/chain?from=3"
-  std::string authorization;  // the Authorization header, "" if absent
-  std::string content_sha256; // the X-Coffer-Sha256 header, "" if absent
-  std::string content_type;   // informational only; bodies are parsed by route, not by type
+  std::string method;          // "GET", "PUT", ... (upper case, as on the wire)
+  std::string target;          // path plus optional "?query", e.g. "/v1/chain?from=3"
+  std::string authorization;   // the Authorization header, "" if absent
+  std::string content_sha256;  // the X-Coffer-Sha256 header, "" if absent
+  std::string content_type;    // informational only; bodies are parsed by route, not by type
   Bytes body;
-  std::string peer;           // client IP address (no port); keys the per-address rate limit
+  std::string peer;  // client IP address (no port); keys the per-address rate limit
 };
 
 struct Response {

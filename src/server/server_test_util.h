@@ -10,10 +10,9 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "crypto/hash.h"
 #include "crypto/secret.h"
@@ -137,8 +136,11 @@ class ApiTest : public ::testing::Test {
     out->chain_entry0 = ToBytes("chain entry 0 of " + email);
     return json{{"account_id", out->account_id},
                 {"email", email},
-                {"login", {{"salt", B64(crypto::RandomBytes(16))}, {"ops", 2}, {"mem", 16 << 20},
-                           {"verifier", B64(out->verifier)}}},
+                {"login",
+                 {{"salt", B64(crypto::RandomBytes(16))},
+                  {"ops", 2},
+                  {"mem", 16 << 20},
+                  {"verifier", B64(out->verifier)}}},
                 {"recovery", {{"verifier", B64(out->recovery_verifier)}, {"blob", B64("recovery blob")}}},
                 {"device", out->device.Json()},
                 {"chain_entry", B64(out->chain_entry0)},
@@ -160,12 +162,14 @@ class ApiTest : public ::testing::Test {
   // A login request; `secret` is "password", "recovery" or "" (device key).
   json LoginRequest(const std::string& email, const TestDevice& device, const std::string& secret,
                     const Bytes& value) {
-    json j{{"email", email}, {"device", device.Json()}, {"time", now_}, {"signature", device.Sign(email, now_)}};
+    json j{
+        {"email", email}, {"device", device.Json()}, {"time", now_}, {"signature", device.Sign(email, now_)}};
     if (secret == "password") j["verifier"] = B64(value);
     if (secret == "recovery") j["recovery_verifier"] = B64(value);
     return j;
   }
-  Response Login(const std::string& email, const TestDevice& device, const std::string& secret, const Bytes& value) {
+  Response Login(const std::string& email, const TestDevice& device, const std::string& secret,
+                 const Bytes& value) {
     return SendJson("POST", "/v1/sessions", LoginRequest(email, device, secret, value));
   }
 

@@ -111,7 +111,8 @@ StatusOr<std::string> JsonFields::String(std::string_view name, size_t min_len, 
   const std::string& s = v->get_ref<const std::string&>();
   if (s.size() < min_len || s.size() > max_len) {
     return InvalidArgumentError("field \"" + Path(name) + "\" must be " + std::to_string(min_len) + ".." +
-                                std::to_string(max_len) + " bytes long (got " + std::to_string(s.size()) + ")");
+                                std::to_string(max_len) + " bytes long (got " + std::to_string(s.size()) +
+                                ")");
   }
   return s;
 }

@@ -10,11 +10,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "coffer/status.h"
 #include "util/bytes.h"
@@ -59,8 +58,7 @@ class JsonFields {
   StatusOr<int64_t> Int(std::string_view name, int64_t min, int64_t max) const;
   StatusOr<std::string> HexId(std::string_view name, size_t len) const;
   // An array of at most max_count lowercase hex ids of length len.
-  StatusOr<std::vector<std::string>> HexIdArray(std::string_view name, size_t len,
-                                                size_t max_count) const;
+  StatusOr<std::vector<std::string>> HexIdArray(std::string_view name, size_t len, size_t max_count) const;
 
  private:
   std::string Path(std::string_view name) const { return prefix_ + std::string(name); }
