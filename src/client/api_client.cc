@@ -904,11 +904,20 @@ StatusOr<std::vector<ChunkListEntry>> ApiClient::ListChunks() {
   return out;
 }
 
-StatusOr<GcResult> ApiClient::CollectGarbage(const std::vector<std::string>& live_ids) {
+StatusOr<GcResult> ApiClient::CollectGarbage(const std::vector<std::string>& live_ids,
+                                             const std::vector<std::pair<std::string, uint64_t>>& heads) {
   for (const std::string& id : live_ids) COFFER_RETURN_IF_ERROR(CheckId(id, kChunkIdHexLen, "chunk id"));
+  json request = {{"live", live_ids}};
+  if (!heads.empty()) {
+    json h = json::object();
+    for (const auto& [id, head] : heads) {
+      COFFER_RETURN_IF_ERROR(CheckId(id, 32, "collection id"));
+      h[id] = head;
+    }
+    request["heads"] = std::move(h);
+  }
   // One request by design (the live set must be complete), so it cannot be split.
-  COFFER_ASSIGN_OR_RETURN(std::string body,
-                          DumpJson(json{{"live", live_ids}}, kMaxBulkJsonRequest, "POST /v1/gc"));
+  COFFER_ASSIGN_OR_RETURN(std::string body, DumpJson(request, kMaxBulkJsonRequest, "POST /v1/gc"));
   CallSpec spec = WithJson("POST", "/v1/gc", body);
   COFFER_ASSIGN_OR_RETURN(HttpResponse r, impl_->Call(spec, token_, &stats_));
   ReplyParser p(What(spec));

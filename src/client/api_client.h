@@ -167,7 +167,9 @@ class ApiClient {
   StatusOr<Bytes> GetChunk(const std::string& chunk_id);  // reply capped at 16 MiB
   StatusOr<std::vector<std::string>> MissingChunks(const std::vector<std::string>& ids);
   StatusOr<std::vector<ChunkListEntry>> ListChunks();
-  StatusOr<GcResult> CollectGarbage(const std::vector<std::string>& live_ids);
+  // `heads`: collection id -> head the live set was computed from; kAborted if any moved.
+  StatusOr<GcResult> CollectGarbage(const std::vector<std::string>& live_ids,
+                                    const std::vector<std::pair<std::string, uint64_t>>& heads = {});
 
   Status PutPairingRequest(const std::string& id, ByteView data);
   StatusOr<Bytes> GetPairingRequest(const std::string& id);

@@ -100,13 +100,18 @@ StatusOr<VerifyReport> VerifyAccount(Vault& vault, const std::function<void(cons
 StatusOr<std::pair<uint64_t, uint64_t>> CollectGarbage(Vault& vault) {
   COFFER_RETURN_IF_ERROR(vault.Unlock());
   std::set<std::string> live;
+  std::vector<std::pair<std::string, uint64_t>> heads;
   for (const auto& [cid, coll] : vault.keys().collections) {
     Journal journal(vault, vault.state(), cid);
     COFFER_RETURN_IF_ERROR(journal.Refresh());
     COFFER_RETURN_IF_ERROR(journal.ForEachReferencedChunk(
         [&](const Hash32& id, const std::string&) { live.insert(HexEncode(id)); }));
+    heads.emplace_back(IdHex(cid), journal.head());
   }
-  COFFER_ASSIGN_OR_RETURN(GcResult r, vault.api().CollectGarbage(std::vector<std::string>(live.begin(), live.end())));
+  // The server refuses if a journal moved meanwhile, and spares chunks that any device was
+  // told about within the grace period (they may be referenced by a revision in flight).
+  COFFER_ASSIGN_OR_RETURN(GcResult r, vault.api().CollectGarbage(std::vector<std::string>(live.begin(), live.end()),
+                                                                heads));
   return std::make_pair(r.deleted, r.freed_bytes);
 }
 

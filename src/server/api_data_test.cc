@@ -292,6 +292,31 @@ TEST_F(ApiTest, GcHonoursLiveSetAndGracePeriod) {
   EXPECT_EQ(meta_->GetAccount(a.account_id)->used_bytes, 0u);
 }
 
+TEST_F(ApiTest, GcSparesChunksReportedPresentAndRefusesStaleHeads) {
+  TestAccount a = CreateAccount("gc-race@example.com");
+  const std::string reused = RandomHex(32);
+  ASSERT_EQ(PutChunk(a.token, reused, ToBytes("old but about to be referenced")).status, 201);
+  now_ += 4000;  // past the grace period
+  // Another device learns the chunk is present (dedup) and will reference it without upload.
+  Response m = SendJson("POST", "/v1/chunks/missing", json{{"ids", {reused}}}, a.token);
+  ASSERT_EQ(m.status, 200);
+  EXPECT_TRUE(ParseBody(m)["missing"].empty());
+  Response r = SendJson("POST", "/v1/gc", json{{"live", json::array()}}, a.token);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(ParseBody(r)["deleted"], 0) << "a chunk reported present must survive the grace period";
+
+  // A live set computed from stale heads is refused.
+  const std::string cid = RandomHex(16);
+  ASSERT_EQ(Send("PUT", "/v1/collections/" + cid + "/revisions/1", ToBytes("r1"), a.token).status, 201);
+  Response stale = SendJson("POST", "/v1/gc", json{{"live", json::array()}, {"heads", {{cid, 0}}}}, a.token);
+  EXPECT_EQ(stale.status, 409);
+  EXPECT_EQ(ErrorCode(stale), "ABORTED");
+  Response fresh = SendJson("POST", "/v1/gc", json{{"live", json::array()}, {"heads", {{cid, 1}}}}, a.token);
+  EXPECT_EQ(fresh.status, 200);
+  Response bad = SendJson("POST", "/v1/gc", json{{"live", json::array()}, {"heads", "nope"}}, a.token);
+  EXPECT_EQ(bad.status, 400);
+}
+
 TEST_F(ApiTest, PairingMailbox) {
   TestAccount a = CreateAccount("pair@example.com");
   const std::string id = RandomHex(16);

@@ -124,8 +124,11 @@ StatusOr<Response> HandlePutChunk(const Services& s, const Call& c) {
   if (data.empty()) return InvalidArgumentError("chunk body is empty; send the encrypted chunk bytes");
 
   auto existing = s.meta.GetChunk(c.account_id(), chunk_id);
-  if (existing.ok())
+  if (existing.ok()) {
+    // The client will reference the chunk it just offered: restart its GC grace period.
+    COFFER_RETURN_IF_ERROR(s.meta.TouchChunks(c.account_id(), {chunk_id}, c.now));
     return JsonResponse(200, json{{"id", chunk_id}, {"size", existing->size}, {"created", false}});
+  }
   if (existing.status().code() != StatusCode::kNotFound) return existing.status();
 
   const Bytes sha = crypto::Sha256(data);
@@ -211,9 +214,17 @@ StatusOr<Response> HandleMissingChunks(const Services& s, const Call& c) {
   COFFER_ASSIGN_OR_RETURN(std::vector<bool> have, s.meta.HaveChunks(c.account_id(), ids));
   if (have.size() != ids.size()) return InternalError("chunk index answered for the wrong number of ids");
   json missing = json::array();
+  std::vector<std::string> present;
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (!have[i]) missing.push_back(ids[i]);
+    if (have[i]) {
+      present.push_back(ids[i]);
+    } else {
+      missing.push_back(ids[i]);
+    }
   }
+  // The client will reference the present chunks without uploading them (dedup): restart
+  // their GC grace period so a concurrent garbage collection cannot delete them under it.
+  COFFER_RETURN_IF_ERROR(s.meta.TouchChunks(c.account_id(), present, c.now));
   return JsonResponse(200, json{{"missing", std::move(missing)}});
 }
 
@@ -235,6 +246,23 @@ StatusOr<Response> HandleGc(const Services& s, const Call& c) {
                           f.HexIdArray("live", kChunkIdHexLen, kIdListBodyLimit / (kChunkIdHexLen + 3)));
   const std::unordered_set<std::string> live(live_list.begin(), live_list.end());
   const int64_t cutoff = c.now - s.options.gc_grace_seconds;
+  // "heads": the collection heads the live set was computed from. If any journal moved since,
+  // a revision this client has not seen may reference a chunk it thinks is dead: refuse.
+  if (f.Has("heads")) {
+    if (!body["heads"].is_object()) return InvalidArgumentError("field \"heads\": expected an object");
+    JsonFields heads(body["heads"], "heads.");
+    COFFER_ASSIGN_OR_RETURN(std::vector<store::CollectionHead> current, s.meta.ListCollections(c.account_id()));
+    for (const auto& coll : current) {
+      uint64_t seen = 0;
+      if (heads.Has(coll.collection_id)) {
+        COFFER_ASSIGN_OR_RETURN(seen, heads.Uint(coll.collection_id, 0, (uint64_t{1} << 53) - 1));
+      }
+      if (seen != coll.head) {
+        return AbortedError("collection " + coll.collection_id + " moved to revision " + std::to_string(coll.head) +
+                            " after the live set was computed; refresh and run the collection again");
+      }
+    }
+  }
 
   // Collect first, delete after: the listing callback must not modify the index under it.
   std::vector<store::ChunkRecord> doomed;

@@ -169,6 +169,12 @@ class MetaStore {
                                                  const std::vector<std::string>& chunk_ids) = 0;
   virtual Status ListChunks(const std::string& account_id,
                             const std::function<bool(const ChunkRecord&)>& fn) = 0;
+  // Moves created_at of the listed chunks that exist forward to `now` (never backwards).
+  // The server calls it when a client learns that a chunk is present, because that client
+  // may reference it in a revision without uploading it: garbage collection counts its grace
+  // period from this time, so such a chunk is not deleted under the client.
+  virtual Status TouchChunks(const std::string& account_id, const std::vector<std::string>& chunk_ids,
+                             int64_t now) = 0;
   // Removes the record and subtracts its size from used_bytes. OK if absent.
   virtual Status DeleteChunk(const std::string& account_id, const std::string& chunk_id) = 0;
 

@@ -856,6 +856,22 @@ Status SqliteMetaStore::ListChunks(const std::string& account_id,
   }
 }
 
+Status SqliteMetaStore::TouchChunks(const std::string& account_id, const std::vector<std::string>& chunk_ids,
+                                    int64_t now) {
+  if (chunk_ids.empty()) return OkStatus();
+  return Locked("touch chunks of account " + account_id, [&]() -> Status {
+    Transaction txn(db_.get());
+    COFFER_RETURN_IF_ERROR(txn.BeginImmediate());
+    for (const std::string& id : chunk_ids) {
+      // Prepare() hands out the cached statement, reset by the previous Stmt's destructor.
+      COFFER_ASSIGN_OR_RETURN(Stmt u, db_->Prepare("UPDATE chunks SET created_at = ? WHERE account_id = ? AND "
+                                                   "chunk_id = ? AND created_at < ?"));
+      COFFER_RETURN_IF_ERROR(u.Bind(1, now).Bind(2, account_id).Bind(3, id).Bind(4, now).Run());
+    }
+    return txn.Commit();
+  });
+}
+
 Status SqliteMetaStore::DeleteChunk(const std::string& account_id, const std::string& chunk_id) {
   return Locked("delete chunk " + chunk_id + " of account " + account_id, [&]() -> Status {
     Transaction txn(db_.get());

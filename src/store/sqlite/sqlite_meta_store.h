@@ -112,6 +112,8 @@ class SqliteMetaStore : public MetaStore {
   // the store's lock. Chunks added or deleted during the listing may or may not be shown.
   Status ListChunks(const std::string& account_id,
                     const std::function<bool(const ChunkRecord&)>& fn) override;
+  Status TouchChunks(const std::string& account_id, const std::vector<std::string>& chunk_ids,
+                     int64_t now) override;
   Status DeleteChunk(const std::string& account_id, const std::string& chunk_id) override;
 
   // --- mailboxes ---

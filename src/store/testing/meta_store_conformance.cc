@@ -884,6 +884,27 @@ TEST_P(MetaStoreConformance, DeleteChunkRefundsAndIsIdempotent) {
   EXPECT_EQ(UsedBytes(store(), account), 5000u);
 }
 
+TEST_P(MetaStoreConformance, TouchChunksMovesCreatedAtForwardOnly) {
+  const std::string account = MakeAccount(store(), 117);
+  const std::string other = MakeAccount(store(), 118);
+  store::ChunkRecord c1 = TestChunk(1, 100);
+  c1.created_at = 1000;
+  store::ChunkRecord c2 = TestChunk(2, 100);
+  c2.created_at = 5000;
+  STORE_ASSERT_OK(store().AddChunk(account, c1));
+  STORE_ASSERT_OK(store().AddChunk(account, c2));
+  STORE_ASSERT_OK(store().AddChunk(other, c1));
+  STORE_ASSERT_OK(store().TouchChunks(account, {ChunkId(1), ChunkId(2), ChunkId(99)}, 3000));
+  STORE_ASSERT_OK_AND_ASSIGN(store::ChunkRecord r1, store().GetChunk(account, ChunkId(1)));
+  STORE_ASSERT_OK_AND_ASSIGN(store::ChunkRecord r2, store().GetChunk(account, ChunkId(2)));
+  STORE_ASSERT_OK_AND_ASSIGN(store::ChunkRecord o1, store().GetChunk(other, ChunkId(1)));
+  EXPECT_EQ(r1.created_at, 3000);  // moved forward
+  EXPECT_EQ(r2.created_at, 5000);  // never backwards
+  EXPECT_EQ(o1.created_at, 1000);  // another account is untouched
+  STORE_EXPECT_CODE(store().GetChunk(account, ChunkId(99)), kNotFound);  // touching creates nothing
+  STORE_EXPECT_OK(store().TouchChunks(account, {}, 4000));
+}
+
 TEST_P(MetaStoreConformance, ChunksArePerAccount) {
   const std::string a = MakeAccount(store(), 115);
   const std::string b = MakeAccount(store(), 116);
