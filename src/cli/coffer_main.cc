@@ -1,6 +1,6 @@
 // coffer: the command-line client. Thin: parses arguments, calls libcoffer (src/client),
 // prints results (text on a terminal, one JSON object with --json) and maps Status codes to
-// exit codes (see `coffer --help` and docs/CLI.md).
+// exit codes (see `coffer --help` and the README's exit code table).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -26,7 +26,7 @@ using client::ItemKind;
 using client::ItemRow;
 using json = nlohmann::json;
 
-// Exit codes (documented in docs/CLI.md).
+// Exit codes (documented in the README).
 constexpr int kExitError = 1;       // the operation failed (not found, conflict, bad input)
 constexpr int kExitUsage = 2;       // command-line usage error
 constexpr int kExitSecurity = 3;    // the server's data failed verification (tampering, rollback)

@@ -583,7 +583,7 @@ const std::vector<std::pair<std::string, std::string>> kPinned = {
     {"derive/keyring", "c3a2c1f8745cacbfdd091cd941bdf5125789dedc49741284ac81aed1cb0d84ac"},
     {"derive/revision", "cb6ba29caa2d68d0b0fc6ec5994ce6453487d02f1c73de04703b6635337b88be"},
     {"derive/checkpoint", "5839f7b349c660c5352f66266a4089e49587a0f4fbe959c3e7ed9597166d162e"},
-    {"derive/recovery-wrap", "d80d61a84c6069784394ebe30f71c5963a01ed752085c2747199cdc3a54e6a32"},
+    {"derive/recovery-box", "2fe189f4a2581316295e2c67fb34c3cf9e220a9f766b05bd60926134f1a8265d"},
     {"derive/recovery-login", "eb0d783118c09e4eae89bdc52d9f80b280ba4a832b44ed0e30732e2d2e88e08f"},
     {"derive/pairing-id", "028dd471a2bc364e7c918b7961017b899aa05bdbbe0635f33eb28fea1f163ab2"},
     {"derive/pairing-mac", "e1be6c1b670874f81334935fca127a68a890d755fb473b5d1e8b74c7d0809dd8"},
@@ -640,7 +640,7 @@ const std::vector<std::pair<std::string, std::string>> kPinned = {
     {"keyring/contents",
      "43464b4301404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a"
      "6b6c6d6e6f707172737475767778797a7b7c7d7e7fb69b4a260b86f76307d89f082e7c5070316f1e809f66dca78936da"
-     "ecb432fff1d80d61a84c6069784394ebe30f71c5963a01ed752085c2747199cdc3a54e6a320100000001000000202122"
+     "ecb432fff11fc60481899c7776b00040c141a191abfa62a1f630c3193c4a275f4c753275630100000001000000202122"
      "232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152"
      "535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f010000"
      "00303132333435363738393a3b3c3d3e3f05000000647269766505000000647269766501000000010000000001020304"
@@ -650,18 +650,21 @@ const std::vector<std::pair<std::string, std::string>> kPinned = {
      "43464b5201000102030405060708090a0b0c0d0e0f010000000000000001000000000000000100000000000000810100"
      "00808182838485868788898a8b8c8d8e8f90919293949596975f81b405b8b093ba0c78e3da3f3403b922d85b7ebd1d1b"
      "fc93627b346c6f92991eb43290f524b13f70bb629b4338394620361b1cf7fbce028276401bea4ddd671a5db12bcc889e"
-     "9e97bac05e0d7a701eb79fb09cf0ba4a08180986c723656737dc8381baf89e1ac51728286a82a45f3aed15dcbbc36523"
-     "acf29229df999145946cba042f2f8353d5a00c29ae030749d0a4cb66b501d0a99230d38dad3319995ff31f1c02fe4214"
+     "9e97bac05e0d7a701eb79fb09cf0ba4a08180986c723656737dc8381baf859d1a03eedd4748c57cb91cf5b0ceffea540"
+     "e071826f04d1aafb06e36a78307e8353d5a00c29ae030749d0a4cb66b501d0a99230d38dad3319995ff31f1c02fe4214"
      "8adbb47abb829cf7005ac5b2ebd2c952731254abd2ac9d7870654ac3ee216e407f9773cf294cc97239df9e116cbde7a9"
      "db4c64c87ba25af4a2292bb13c5fb3b7148a7096e7989f3053e1d3e1d034088c6ceba48e68a92a6bf9f98a55baea2aa3"
      "5fb260d86355cfd43a960bd3786fd45d5e5070ac08f33587c20b3cf907ce0a1ab5d952899982987b385bde739ee23db8"
-     "c68de31ffa5027f80b50449dff8e49be9a9cadad6512740459c95c46565ca728d54590d9243e6b5676247c44d4217429"
-     "5c0ad73951d54c6b2bcc113e9ceb4b6210cb3934034e6b3ab5ef7f11d571add5fb5d6e2d0e2d6fe28e90477b98345af8"
-     "b7db1fe04e2872a5a68f97070cc286aaeb0a"},
+     "c68de31ffa5027f80b50449dff8e49be9a9cadad6512740459c95c46565ca728d545736590e0a34d9a7cf69890651672"
+     "4a8471d4384b0efd27975119ec7fe81fd14027fabbb689db74dff0421e1b239459e9424222fd7108f01e5da460c568d8"
+     "f69ca8ec539af47ba83c9cf36b4ba3edea05"},
+    {"recovery/public-key", "1fc60481899c7776b00040c141a191abfa62a1f630c3193c4a275f4c75327563"},
     {"recovery/blob",
-     "4346524201000102030405060708090a0b0c0d0e0f010000000000000068000000808182838485868788898a8b8c8d8e"
-     "8f9091929394959697a639ca6f9a9414948d81696608dfee39bcbd8e6f33fd9931f9721a0a7f42102b9f676270310d08"
-     "d6bea7b45a282c498cd8b4b61be5128d6aef7a47a286c43180db9ae0a556839ee731a1a0b21ebb754b"},
+     "4346524201000102030405060708090a0b0c0d0e0f0100000000000000700000009fd7ad6dcff4298dd3f96d5b1b2af9"
+     "10a0535b1488d7f8fabb349a982880b6150e43a3740c725403e438aef4307f8cf96821f7dac22af6160953b457857c9b"
+     "10f3f1e035029eac76fd10218b916aa2ec64cd2027ffa69e596cec7a94d5b5b4e801c4d4d90df716376f1c4b81380b8c"
+     "23ab9cef4746cf1d1cba9bd44aca6b5d62b9b10d0d440d2f20cf1e52475a1d4eec8e6f873323d220f5b580ac3223ce9a"
+     "ab064e29bdcaf75d2e39f1c4bb3a04a00b"},
     {"recovery/key-text",
      "41414151452d41594541552d44414f43412d4a424946512d5944494f422d34494243452d515443514b2d524d4659592d"
      "44454e42572d48413544592d5034574c59"},
@@ -690,30 +693,30 @@ const std::vector<std::pair<std::string, std::string>> kPinned = {
     {"revision/blob",
      "4346525601000102030405060708090a0b0c0d0e0f303132333435363738393a3b3c3d3e3f0100000000000000000000"
      "0000000000000000000000000000000000000000000000000000000000101112131415161718191a1b1c1d1e1f010000"
-     "00000000000100000000b9556900000000fd010000808182838485868788898a8b8c8d8e8f9091929394959697a74f65"
-     "01e3014d33515418fcd10e76af5251ddc9484bd8134dfdafb808f423304a4299aa9b9cfe66018c4b1f8e543e6f9613cc"
-     "c8f550ed7666369060892e21a8641011f55e3bc43d778179049ac4fd41aeee160ba2e33dc200e39e2d5fc80868b241c6"
-     "ba8bffcae6c4a73476fb586762b42a214cf7cd7178c5a2f4007894d2892218cac3a2e36e80ac615bc7305593c830728a"
-     "22fd71fe681d84f7c2a25950f7544eb109f7034545979765835c72f846ec1930df82c8911a1b3afa64edfa0ae749c632"
-     "9fadababf02f793d66b7e5445ebddca189e7cf4d01c582e60843777862cebeee7f6bb2b50bc675c24f1988d7649d9f82"
-     "65c89504bd953e30b67982ac3b433a2b28c037f2f80be8b798825934aef86c051b6e147a6a0eba1e9ac2b842906160f2"
-     "e07f6aa15531eee8bf3a92f707796b1c80027a0cb01fcb27c36d8c766902e696dda10f613ec7e2bfbac33ba84303eb5f"
-     "cdef67b007834f9fedfcc7124870c0ad95884de4daedfbdc1c7a9dc311fe016f154ba6c2f00ad89ee6044be73f3054a7"
-     "c5f70bf8b4398fdaac6bbb061f5a187b2c1f4c81d38ff2547094ed87b9c7e74580c6307a562260dcffdfb08d6b5e633d"
-     "916bd64585f4c82efff0eb8ce3cbaadbd39c3489ff683f3c866156b4e3ebd31285b20252ad4607c46915df28d989586f"
-     "dbd0ebb954af3cff3f707802f83cf6baf027fd926808bde2bfd6db8ce793ef075e0516641942148349895170ed320940"
-     "9c6b6f0fb81916d0950eff30aaa4efb5ed0a"},
-    {"revision/blob.hash", "bf519df2e9fd5831b7b314410d5155819c08c6785780439c344ab9faedeaabd3"},
+     "00000000000100000000b955690000000008020000808182838485868788898a8b8c8d8e8f909192939495969731082a"
+     "51a14f0263505d48ad835c72ab5655d1c54447dc1749f9f3e556ab23304a4299aa9b9cfe66018c4f1f8e545e00f560aa"
+     "a69623ef776636906089d4ccf9166ce4492dbddcd0768179049ac4fd41aeee160ba2e33dc200e39e2d5fc80868b241c6"
+     "ba8bffcae6c5c75514995c6366b0262d40fbc9757cc19ec83c4490d68d2614c6cfaee76a84a83806996f31bdbc4867a5"
+     "578505ff691d84f7c3a2a3bda7263244fc84855de0909765823217942aeb76d1e419507c5a24054cefd0210c0639c7c0"
+     "a0cc34e594d271bd8cf05682f19cd58a9aeae73f05c186e2044f7b7466cabaea0316ccca0bc675c24f1988d7649d9f82"
+     "62c89504dcfa461eb27f9483582a542a29c037f2fa0b125acbf025c17f8bea1d996e147a680eba1e9a20278986da00fe"
+     "4638f2cd0bae87a73f5945f5ae9ee23b3d4cefebdbcf76565fdcf421e4ca795dcb1a6f6d98807ad3e45c52e7c3603c5d"
+     "6408ee97bacdda78862c7a63d4e8c88b6af949e0dee9f7d0107699c715fa2d433967a2c6f40ed492ea084fe33b3400fa"
+     "9ba86597cc0bc7d7bd3796041756787f281b488ddf83fe507490e9efb4c8ea2284c2347e5a2e6cd0fbdbb48902a39cc0"
+     "076fd24181f8c422f3f4ef88e75137454c9a3489ff683f3c866156b4e3ebd21285b249d8c54dda8796ad6349c9156560"
+     "e0f5b8457b3738e128434228edbcafb9e746c489dda5be3c5c55c5b3845dfd522e405e6399244283ed466dc79311f226"
+     "34a75b8f070b9a67f4e3a458752ffe0362e90f3f1c5da6d58e2f63cd0a"},
+    {"revision/blob.hash", "7cac8b0fd994a6d34dda46432273bd1fc083d12d49c69f65d064d80f64197fc0"},
     {"checkpoint/header",
-     "4346435001000102030405060708090a0b0c0d0e0f303132333435363738393a3b3c3d3e3f0100000000000000bf519d"
-     "f2e9fd5831b7b314410d5155819c08c6785780439c344ab9faedeaabd3101112131415161718191a1b1c1d1e1f010000"
+     "4346435001000102030405060708090a0b0c0d0e0f303132333435363738393a3b3c3d3e3f01000000000000007cac8b"
+     "0fd994a6d34dda46432273bd1fc083d12d49c69f65d064d80f64197fc0101112131415161718191a1b1c1d1e1f010000"
      "00000000000100000000b9556900000000"},
     {"checkpoint/blob",
-     "4346435001000102030405060708090a0b0c0d0e0f303132333435363738393a3b3c3d3e3f0100000000000000bf519d"
-     "f2e9fd5831b7b314410d5155819c08c6785780439c344ab9faedeaabd3101112131415161718191a1b1c1d1e1f010000"
+     "4346435001000102030405060708090a0b0c0d0e0f303132333435363738393a3b3c3d3e3f01000000000000007cac8b"
+     "0fd994a6d34dda46432273bd1fc083d12d49c69f65d064d80f64197fc0101112131415161718191a1b1c1d1e1f010000"
      "00000000000100000000b955690000000030000000808182838485868788898a8b8c8d8e8f9091929394959697632650"
-     "8b47f2f03d4ff64be21df10a86e89e53fa7ac88f5b87d54e10a5ff7b3b76477d3d19ff199c85123fe62b7d08c2fb55f6"
-     "86a1d2b57d76bdf78ae75abb6563afc5b4902688cb97bcbdea2dd0e808e954c04d79c7d208"},
+     "8b47f2f03d10684e339ae752775fc5340be2d05d68e640959f7ecb37f50736e574eda884e5138d4beed00e08f8548fb2"
+     "237cc2cc55a2a0b7fa6a9d0cb3237ebafe17b24cce1a13142e11b207ef41648797be498706"},
     {"chunk/aad",
      "43464348010101000000e39fcb1658ffc7b01f67abee800ee46ee3d9e6c70450c17a4ac526119a78578d"},
     {"chunk/padded-plaintext",
@@ -1077,9 +1080,6 @@ TEST(FormatVectors, RecoveryVectorOpensWithTheRecoveryKey) {
   auto other = crypto::BoxKeyPair::FromSecretKey(crypto::DeriveKey(Secret(Seq(0x01, 32)), "recovery-box"));
   ASSERT_TRUE(other.ok());
   EXPECT_FALSE(crypto::OpenSealed(*other, blob->ciphertext).ok());
-  // The retired symmetric construction is gone: DeriveKey(RK, "recovery-login") and the box
-  // secret key are different keys.
-  EXPECT_NE(Reveal(crypto::DeriveKey(*parsed, "recovery-login")), Reveal(crypto::DeriveKey(*parsed, "recovery-box")));
 }
 
 TEST(FormatVectors, RecoveryBlobWithABadSignatureIsDetected) {
@@ -1146,7 +1146,24 @@ TEST(FormatVectors, RevisionVectorVerifiesAndDecodes) {
   EXPECT_TRUE(crypto::VerifySignature(f.a_sign.public_key(), blob->SignedPart(), blob->signature).ok());
   auto plain = crypto::AeadOpen(crypto::DeriveKey(Secret(f.root), "revision"), blob->ciphertext, blob->header.Encode());
   ASSERT_TRUE(plain.ok());
-  auto ops = DecodeOps(*plain);
+  // The plaintext is padded (FORMAT.md §9): u32 n || CFOP operations (n bytes) || zero bytes,
+  // Padmé(4 + n) bytes in all; 469 bytes of operations -> 480 bytes.
+  const Bytes encoded_ops = EncodeOps(f.Ops());
+  ASSERT_EQ(encoded_ops.size(), 469u);
+  ASSERT_EQ(plain->size(), chunk::PadmeLength(4 + encoded_ops.size()));
+  EXPECT_EQ(plain->size(), 480u);
+  EXPECT_EQ(blob->ciphertext.size(), 480u + 40);
+  ByteReader r(*plain, "padded revision");
+  auto n = r.U32();
+  ASSERT_TRUE(n.ok());
+  ASSERT_EQ(*n, encoded_ops.size());
+  auto body = r.Raw(*n);
+  ASSERT_TRUE(body.ok());
+  auto rest = r.Raw(r.remaining());
+  ASSERT_TRUE(rest.ok());
+  EXPECT_TRUE(IsZero(*rest));
+  EXPECT_EQ(rest->size(), 7u);
+  auto ops = DecodeOps(*body);
   ASSERT_TRUE(ops.ok()) << ops.status().ToString();
   ASSERT_EQ(ops->size(), 8u);
   EXPECT_EQ(EncodeOps(*ops), EncodeOps(f.Ops()));
@@ -1783,9 +1800,9 @@ TEST(FormatHumanCodes, RecoveryKeyLayoutAndChecksum) {
         ++caught;
         EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
       } else {
-        // Only the 3 unused low bits of the last character may change without effect.
-        EXPECT_EQ(i, plain.size() - 1);
-        EXPECT_EQ(Reveal(*r), f.root);
+        // The unused low bits of the last character must be zero, so a typo there is always
+        // caught; elsewhere only a checksum collision (2^-16) could get through.
+        EXPECT_NE(i, plain.size() - 1);
       }
     }
   }
@@ -1822,6 +1839,88 @@ TEST(FormatHumanCodes, PairingCodeLayout) {
     ASSERT_TRUE(rk.ok());
     EXPECT_TRUE(*rk == k);
   }
+}
+
+TEST(FormatHumanCodes, ParsersAcceptOnlyWhatTheEncoderWrites) {
+  // FORMAT.md §12 (and §6): exactly 26 (pairing) or 55 (recovery) base32 characters, the
+  // unused low bits of the last character zero; separators, case and look-alikes aside.
+  const Fixture& f = F();
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  auto strip = [](const std::string& text) {
+    std::string out;
+    for (char c : text)
+      if (c != '-') out.push_back(c);
+    return out;
+  };
+  // Pairing code: 16 bytes = 128 bits in 26 characters; the last one carries 3 data bits and
+  // 2 zero bits.
+  const std::string code = strip(FormatPairingCode(Secret(f.pairing_secret)));
+  ASSERT_EQ(code.size(), 26u);
+  EXPECT_TRUE(ParsePairingCode(code).ok());
+  for (char spare : alphabet) {
+    EXPECT_FALSE(ParsePairingCode(code + spare).ok()) << "spare character " << spare;
+  }
+  EXPECT_FALSE(ParsePairingCode(code + "-A").ok());
+  EXPECT_FALSE(ParsePairingCode(code.substr(0, 25)).ok());
+  for (size_t v = 0; v < alphabet.size(); ++v) {
+    std::string last = code;
+    last.back() = alphabet[v];
+    auto r = ParsePairingCode(last);
+    if ((v & 3) != 0) {
+      EXPECT_FALSE(r.ok()) << "unused low bits set: " << alphabet[v];
+      if (!r.ok()) EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    } else {
+      // Another secret (another pairing id), but a well-formed code.
+      ASSERT_TRUE(r.ok()) << alphabet[v];
+      EXPECT_EQ(Reveal(*r) == f.pairing_secret, alphabet[v] == code.back());
+    }
+  }
+  // Recovery key: 34 bytes = 272 bits in 55 characters; the last carries 2 data bits and 3
+  // zero bits. Non-zero unused bits are refused as malformed, before the checksum.
+  const std::string key = strip(FormatRecoveryKey(Secret(f.root)));
+  ASSERT_EQ(key.size(), 55u);
+  const size_t last_value = alphabet.find(key.back());
+  ASSERT_EQ(last_value & 7, 0u);
+  for (size_t low = 1; low < 8; ++low) {
+    std::string bad = key;
+    bad.back() = alphabet[last_value | low];
+    auto r = ParseRecoveryKey(bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("not a Coffer recovery key"), std::string::npos) << r.status().message();
+  }
+  for (char spare : alphabet) {
+    EXPECT_FALSE(ParseRecoveryKey(key + spare).ok()) << "spare character " << spare;
+  }
+}
+
+// §12 device names: what a writer accepts always fits what every reader accepts.
+TEST(FormatDeviceNames, WritersAcceptOnlyNamesEveryReaderAccepts) {
+  const Fixture& f = F();
+  EXPECT_TRUE(ValidateDeviceName("laptop").ok());
+  EXPECT_TRUE(ValidateDeviceName("x").ok());
+  EXPECT_TRUE(ValidateDeviceName(std::string(kMaxDeviceNameBytes, 'n')).ok());
+  EXPECT_TRUE(ValidateDeviceName("Ann\xe2\x80\x99s phone ~").ok());  // UTF-8 and printable ASCII
+  EXPECT_EQ(kMaxDeviceNameBytes, 64u);
+  EXPECT_EQ(ValidateDeviceName("").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateDeviceName(std::string(kMaxDeviceNameBytes + 1, 'n')).code(), StatusCode::kInvalidArgument);
+  for (int c = 0; c < 0x20; ++c) {
+    EXPECT_FALSE(ValidateDeviceName("a" + std::string(1, static_cast<char>(c)) + "b").ok()) << c;
+  }
+  EXPECT_FALSE(ValidateDeviceName("a\x7f").ok());
+  EXPECT_FALSE(ValidateDeviceName("\x1b[2Jevil").ok());  // terminal escape sequences
+  // The longest valid name fits the keyring (str <= 256), the device key file (str <= 256)
+  // and the pairing request (sealed name blob <= 512: 40 + 64 bytes).
+  const std::string longest(kMaxDeviceNameBytes, 'n');
+  KeyringContents k = f.Contents();
+  k.device_names[0].second = longest;
+  auto decoded = KeyringContents::Decode(k.Encode());
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->device_names.at(0).second, longest);
+  PairingRequest p = f.Request();
+  p.sealed_name = f.Seal(Reveal(crypto::DeriveKey(Secret(f.pairing_secret), "pairing-name")), AsBytes(longest),
+                         f.device_b);
+  EXPECT_EQ(p.sealed_name.size(), 104u);
+  EXPECT_TRUE(PairingRequest::Decode(p.Encode()).ok());
 }
 
 TEST(FormatIds, HexIds) {
