@@ -795,10 +795,8 @@ Status Vault::Recover(const std::string& email, const crypto::SecretBytes& recov
   crypto::SecretBytes ak = crypto::SecretBytes::FromBytes(opened.first(32));
   Hash32 genesis = ToHash32(opened.subspan(32, kHashBytes));
 
-  // Pin the genesis from the recovery blob and verify everything as any device would.
-  COFFER_RETURN_IF_ERROR(state_->PutString("email", email));
-  COFFER_RETURN_IF_ERROR(state_->PutString("account_id", IdHex(account_id_)));
-  COFFER_RETURN_IF_ERROR(state_->Put("genesis_hash", genesis));
+  // Verify everything from the genesis in the blob, as any device would, before this
+  // profile pins anything or the server is told about this device.
   COFFER_ASSIGN_OR_RETURN(std::vector<Bytes> entries, api_->GetChain(0));
   COFFER_ASSIGN_OR_RETURN(ChainState chain, VerifyChain(entries, account_id_, genesis));
   COFFER_ASSIGN_OR_RETURN(auto kr_pair, api_->GetKeyring());
@@ -821,10 +819,15 @@ Status Vault::Recover(const std::string& email, const crypto::SecretBytes& recov
   if (!contents.ok()) return SecurityError(contents.status().message());
   COFFER_ASSIGN_OR_RETURN(crypto::SigningKey identity,
                           crypto::SigningKey::FromSeed(SecretFrom(contents->identity_sign_seed)));
+  COFFER_ASSIGN_OR_RETURN(crypto::BoxKeyPair identity_box,
+                          crypto::BoxKeyPair::FromSecretKey(SecretFrom(contents->identity_box_sk)));
   contents->Wipe();
-  if (identity.public_key() != chain.identity_sign_pk) {
+  if (identity.public_key() != chain.identity_sign_pk || identity_box.public_key() != chain.identity_box_pk) {
     return SecurityError("the keyring's identity does not match the device chain");
   }
+  COFFER_RETURN_IF_ERROR(state_->PutString("email", email));
+  COFFER_RETURN_IF_ERROR(state_->PutString("account_id", IdHex(account_id_)));
+  COFFER_RETURN_IF_ERROR(state_->Put("genesis_hash", genesis));
 
   // Enrol this device: chain entry signed by the identity, account key sealed to it.
   // The identity does not change, so both signatures are by the same key.
