@@ -228,3 +228,28 @@ TEST_F(CoreTest, VersionsTrashMoveAndRestore) {
 
 }  // namespace
 }  // namespace coffer::e2e
+
+namespace coffer::e2e {
+namespace {
+
+TEST(Quota, PutOverQuotaFailsClearlyAndCommitsNothing) {
+  TempDir tmp;
+  Server server(tmp.path() / "server", {"--quota-bytes", "1000000"});
+  server.Start();
+  Device d(tmp.path() / "home", server.url());
+  ASSERT_EQ(d.Run({"account", "create", "--email", "q@example.org", "--recovery-key-file", (tmp.path() / "rk").string()})
+                .exit_code, 0);
+  WriteRandomFile(tmp.path() / "src" / "big.bin", 3 << 20, 5);
+  RunResult put = d.Run({"put", (tmp.path() / "src" / "big.bin").string(), "/"});
+  EXPECT_EQ(put.exit_code, 1) << put.err;
+  EXPECT_NE(put.err.find("quota"), std::string::npos) << put.err;
+  RunResult ls = d.Run({"ls"});
+  EXPECT_EQ(ls.exit_code, 0);
+  EXPECT_EQ(ls.out.find("big.bin"), std::string::npos) << "nothing may be committed";
+  WriteFile(tmp.path() / "src2" / "small.txt", "fits");
+  EXPECT_EQ(d.Run({"put", (tmp.path() / "src2" / "small.txt").string(), "/"}).exit_code, 0);
+  EXPECT_EQ(d.Run({"verify"}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace coffer::e2e
