@@ -32,6 +32,10 @@ constexpr size_t kUploadConnections = 8;
 
 std::string Errno() { return std::strerror(errno); }
 
+// A local file or folder cannot be read or written (permissions, disk full, missing folder):
+// the person must fix something here, and it is not a server or network problem.
+Status LocalFileError(std::string message) { return FailedPreconditionError(std::move(message)); }
+
 Hash32 ToHash(const Bytes& b) {
   Hash32 h{};
   std::copy(b.begin(), b.begin() + std::min(b.size(), h.size()), h.begin());
@@ -178,11 +182,11 @@ class FileReader {
   StatusOr<Content> Read(const std::string& path, struct stat& st, const std::function<void(uint64_t)>& on_bytes) {
     for (int attempt = 0; attempt < 3; ++attempt) {
       int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0) return UnavailableError("cannot read " + path + ": " + Errno());
+      if (fd < 0) return LocalFileError("cannot read " + path + ": " + Errno());
       struct stat before;
       if (::fstat(fd, &before) != 0) {
         ::close(fd);
-        return UnavailableError("cannot stat " + path + ": " + Errno());
+        return LocalFileError("cannot stat " + path + ": " + Errno());
       }
       auto content = ReadFd(fd, path, on_bytes);
       struct stat after;
@@ -195,7 +199,7 @@ class FileReader {
         return content;
       }
     }
-    return UnavailableError(path + " kept changing while it was being read; try again when it is stable");
+    return AbortedError(path + " kept changing while it was being read; try again when it is stable");
   }
 
  private:
@@ -217,7 +221,7 @@ class FileReader {
         ssize_t n = ::read(fd, buf.data() + end, buf.size() - end);
         if (n < 0) {
           if (errno == EINTR) continue;
-          return UnavailableError("cannot read " + path + ": " + Errno());
+          return LocalFileError("cannot read " + path + ": " + Errno());
         }
         if (n == 0) eof = true;
         end += static_cast<size_t>(n);
@@ -317,7 +321,7 @@ class PutRun {
         progress_state_.items_total++;
         if (it->is_regular_file(ec) && !it->is_symlink(ec)) progress_state_.bytes_total += it->file_size(ec);
       }
-      if (ec) return UnavailableError("cannot list " + path + ": " + ec.message());
+      if (ec) return LocalFileError("cannot list " + path + ": " + ec.message());
     } else if (fs::is_regular_file(st)) {
       progress_state_.items_total++;
       progress_state_.bytes_total += fs::file_size(path, ec);
@@ -363,7 +367,7 @@ class PutRun {
       std::vector<fs::path> entries;
       std::error_code ec;
       for (const auto& e : fs::directory_iterator(local, ec)) entries.push_back(e.path());
-      if (ec) return UnavailableError("cannot list " + local + ": " + ec.message());
+      if (ec) return LocalFileError("cannot list " + local + ": " + ec.message());
       std::sort(entries.begin(), entries.end());
       for (const auto& e : entries) {
         // After a batch commit the staged folder is committed; ask the journal again.
@@ -469,7 +473,7 @@ Status WriteFileAtomically(Vault& vault, const ItemRow& item, const fs::path& de
   const fs::path dir = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
   const fs::path tmp = dir / (".coffer-" + HexEncode(crypto::RandomBytes(8)) + ".part");
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return UnavailableError("cannot create a file in " + dir.string() + ": " + Errno());
+  if (fd < 0) return LocalFileError("cannot create a file in " + dir.string() + ": " + Errno());
   auto fail = [&](Status st) {
     ::close(fd);
     ::unlink(tmp.c_str());
@@ -481,7 +485,7 @@ Status WriteFileAtomically(Vault& vault, const ItemRow& item, const fs::path& de
       ssize_t n = ::write(fd, data.data() + off, data.size() - off);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return UnavailableError("cannot write " + dest.string() + ": " + Errno());
+        return LocalFileError("cannot write " + dest.string() + ": " + Errno());
       }
       off += static_cast<size_t>(n);
     }
@@ -521,11 +525,11 @@ Status WriteFileAtomically(Vault& vault, const ItemRow& item, const fs::path& de
   ::futimens(fd, times);
   if (::close(fd) != 0) {
     ::unlink(tmp.c_str());
-    return UnavailableError("cannot write " + dest.string() + ": " + Errno());
+    return LocalFileError("cannot write " + dest.string() + ": " + Errno());
   }
   if (::rename(tmp.c_str(), dest.c_str()) != 0) {
     ::unlink(tmp.c_str());
-    return UnavailableError("cannot create " + dest.string() + ": " + Errno());
+    return LocalFileError("cannot create " + dest.string() + ": " + Errno());
   }
   return OkStatus();
 }
@@ -604,7 +608,7 @@ struct GetRun {
     std::error_code ec;
     fs::create_directories(dest, ec);
     if (ec || !fs::is_directory(dest)) {
-      return UnavailableError("cannot create folder " + dest.string() + (ec ? ": " + ec.message() : ""));
+      return LocalFileError("cannot create folder " + dest.string() + (ec ? ": " + ec.message() : ""));
     }
     stats.folders++;
     p.items_done++;
@@ -638,7 +642,7 @@ StatusOr<CopyStats> GetPaths(Vault& vault, Journal& journal, const std::vector<s
   const bool local_is_dir = fs::is_directory(local, ec);
   if (!local_is_dir && items.size() > 1) {
     fs::create_directories(local, ec);
-    if (ec) return UnavailableError("cannot create folder " + local + ": " + ec.message());
+    if (ec) return LocalFileError("cannot create folder " + local + ": " + ec.message());
   }
   for (const auto& [item, path] : items) {
     fs::path dest;
