@@ -8,10 +8,11 @@
 //    the document cannot drift from the code. Where the production code has a public entry
 //    point (SealKeyring, MakeChainEntry, ChunkContainer::Aad, FormatRecoveryKey, ...) the
 //    vector is cross-checked against it; where the construction is private (chunk encryption
-//    in transfer.cc, the recovery blob in vault.cc, revision padding in journal.cc) the test
-//    mirrors it and checks that the production decoder, AeadOpen and OpenSealed accept the
-//    result. The recovery blob's sealed box is crypto_box_seal with a fixed ephemeral key in
-//    place of the random one (libsodium's construction, rebuilt here from crypto_box_easy).
+//    in transfer.cc, the recovery blob in vault.cc, revision padding and the checkpoint
+//    snapshot in journal.cc) the test mirrors it and checks that the production decoder,
+//    AeadOpen and OpenSealed accept the result. The recovery blob's sealed box is
+//    crypto_box_seal with a fixed ephemeral key in place of the random one (libsodium's
+//    construction, rebuilt here from crypto_box_easy).
 //    To print fresh values after an intentional format change:
 //      COFFER_PRINT_VECTORS=1 ./client_tests --gtest_filter='FormatVectors.*'
 // 2. Decoders. Every Decode rejects each truncation, a wrong magic, a wrong version byte,
@@ -366,10 +367,49 @@ struct Fixture {
     h.time = kT0;
     return h;
   }
+  // The CFSN snapshot of FORMAT.md §10, written field by field as journal.cc EncodeSnapshot
+  // writes it (that function is private, so the test mirrors it): the items folder `docs` and
+  // file `a.txt` (ops[0] and ops[1]), each with its version 1, by device A at revision 1, T0.
+  Bytes Snapshot() const {
+    const std::vector<Op> ops = Ops();
+    ByteWriter w;
+    w.Raw(std::string_view("CFSN", 4));
+    w.U8(kFormatVersion);
+    w.U32(2);  // items, ordered by item id
+    for (int i : {0, 1}) {
+      const Op& op = ops[i];
+      w.Raw(op.item_id);
+      w.Raw(op.parent_id);
+      w.Str(op.name);
+      w.U8(static_cast<uint8_t>(op.kind));
+      w.U64(op.version);
+      w.U64(static_cast<uint64_t>(op.mtime_ns));
+      w.U32(op.mode);
+      w.Blob(op.content.Encode());
+      w.U8(0);   // trashed
+      w.U64(0);  // trashed_at
+      w.U64(1);  // revision that last changed the item
+    }
+    w.U32(2);  // versions, ordered by item id, version
+    for (int i : {0, 1}) {
+      const Op& op = ops[i];
+      w.Raw(op.item_id);
+      w.U64(op.version);
+      w.U64(1);  // revision that wrote the version
+      w.Raw(device_a);
+      w.U64(static_cast<uint64_t>(kT0));
+      w.U64(static_cast<uint64_t>(op.mtime_ns));
+      w.U32(op.mode);
+      w.Blob(op.content.Encode());
+    }
+    return w.Take();
+  }
+  // journal.cc MaybeWriteCheckpoint: the snapshot is padded (PadPlaintext) like a revision.
+  Bytes PaddedSnapshot() const { return Pad(Snapshot()); }
   CheckpointBlob Checkpoint() const {
     CheckpointBlob b;
     b.header = CpHeader();
-    b.ciphertext = Seal(Reveal(crypto::DeriveKey(Secret(root), "checkpoint")), ToBytes("snapshot"), b.header.Encode());
+    b.ciphertext = Seal(Reveal(crypto::DeriveKey(Secret(root), "checkpoint")), PaddedSnapshot(), b.header.Encode());
     b.signature = a_sign.Sign(b.SignedPart());
     return b;
   }
@@ -511,6 +551,7 @@ std::vector<std::pair<std::string, std::string>> ComputeVectors() {
   add("revision/blob", Hex(f.Revision().Encode()));
   add("revision/blob.hash", Hex(HashOf(f.Revision().Encode())));
   add("checkpoint/header", Hex(f.CpHeader().Encode()));
+  add("checkpoint/padded-snapshot", Hex(f.PaddedSnapshot()));
   add("checkpoint/blob", Hex(f.Checkpoint().Encode()));
 
   // §11 chunk container.
@@ -711,12 +752,33 @@ const std::vector<std::pair<std::string, std::string>> kPinned = {
      "4346435001000102030405060708090a0b0c0d0e0f303132333435363738393a3b3c3d3e3f01000000000000007cac8b"
      "0fd994a6d34dda46432273bd1fc083d12d49c69f65d064d80f64197fc0101112131415161718191a1b1c1d1e1f010000"
      "00000000000100000000b9556900000000"},
+    {"checkpoint/padded-snapshot",
+     "da0100004346534e0102000000505152535455565758595a5b5c5d5e5f00000000000000000000000000000000040000"
+     "00646f63730201000000000000000000faed51728618ed01000021000000000000000000000000000000000000000000"
+     "0000000000000000000000000000000000000000000000000100000000000000606162636465666768696a6b6c6d6e6f"
+     "505152535455565758595a5b5c5d5e5f05000000612e7478740101000000000000000100faed51728618a40100002b00"
+     "0000010600000068656c6c6f0a8d57f4926017cbadd69cf676d07d86772242e7e86c261ae0eccc5d532a637c5a000000"
+     "000000000000010000000000000002000000505152535455565758595a5b5c5d5e5f0100000000000000010000000000"
+     "0000101112131415161718191a1b1c1d1e1f00b95569000000000000faed51728618ed01000021000000000000000000"
+     "000000000000000000000000000000000000000000000000000000606162636465666768696a6b6c6d6e6f0100000000"
+     "0000000100000000000000101112131415161718191a1b1c1d1e1f00b95569000000000100faed51728618a40100002b"
+     "000000010600000068656c6c6f0a8d57f4926017cbadd69cf676d07d86772242e7e86c261ae0eccc5d532a637c5a0000"},
     {"checkpoint/blob",
      "4346435001000102030405060708090a0b0c0d0e0f303132333435363738393a3b3c3d3e3f01000000000000007cac8b"
      "0fd994a6d34dda46432273bd1fc083d12d49c69f65d064d80f64197fc0101112131415161718191a1b1c1d1e1f010000"
-     "00000000000100000000b955690000000030000000808182838485868788898a8b8c8d8e8f9091929394959697632650"
-     "8b47f2f03d10684e339ae752775fc5340be2d05d68e640959f7ecb37f50736e574eda884e5138d4beed00e08f8548fb2"
-     "237cc2cc55a2a0b7fa6a9d0cb3237ebafe17b24cce1a13142e11b207ef41648797be498706"},
+     "00000000000100000000b955690000000008020000808182838485868788898a8b8c8d8e8f9091929394959697ca4931"
+     "fb77dccc07c52ecb1e7ee4685c1400ad78e3882b8b4500e4f137e770b3ea2dbf331122fd4a5419b5f584d4e9ab75f6c2"
+     "ad47a6020d31c0df83c8d15b65bf01bf37db060020ecf10acd2689ae535f7c0e00173e045fd92639e9314b200dafb33d"
+     "50f25a2b3c948ece20bbe1e9f0f857354cc0075c2cbb3e6819a18e8760a13edbf82aeb76a84b4f0c6659258e0c740eb7"
+     "77a1b92f1177311c37cc832ee4adaad8d8be48d0bfb864a5e4a72b97f749205017fe9c07a94bbf129ff2a083f9be6563"
+     "7334699f94896e97378537a3956428fec9662dc9335807cd9e6708903f4e46acfbc915731f87bd19430246b5ce12f6e9"
+     "a5b8fedf17efb0c130e5c92250faea0b94c7bcd2fa533a1361ba63af2ec916e5d3cd9629eaa19576c6997d86e12bb3d0"
+     "9f9e3caf5145ce18c246fb411d7f5dd08a51489201859efd773373a118f08783abfe1ff11276d9d9fa25d0d8b51c35f8"
+     "125af5d157fb57c2e97da5977d98dab4c15555a97caf2085cf4cbff70d4c40a75c3a765bf89b19586223929aa857e563"
+     "d19193d344dd54f65d80d45fa7d70717f07dcec3c27482e863a9cda48c526ef3948450136499ae5f972315eda1727167"
+     "33c2bce3c2d2ec7435de08202db975c0a14b683847e269d4a760ca2272ae90af8a0674c0139d9d4dd469628b77b5912a"
+     "3c8ced2d71e3257f453a38736a6b3b49b251ede7014478e7bb0c47a9c274ed76c0a41fd7dc856052bbdd015d53fef5bd"
+     "a5c6122c76903516a96b13e61da8717837e75e9d019818484ba405c102"},
     {"chunk/aad",
      "43464348010101000000e39fcb1658ffc7b01f67abee800ee46ee3d9e6c70450c17a4ac526119a78578d"},
     {"chunk/padded-plaintext",
@@ -935,9 +997,8 @@ TEST(FormatVectors, LabelsInTheCodeAreAllDocumented) {
     EXPECT_NE(doc.find("`" + label + "`"), std::string::npos) << "label " << label << " is not in FORMAT.md";
   }
   // Every label with a vector is still used (a label that is no longer used moves to the
-  // retired list), except "checkpoint", which §10 may reserve before any client uses it.
+  // retired list).
   for (const auto& label : AllLabels()) {
-    if (label == "checkpoint") continue;
     EXPECT_TRUE(used.count(label)) << "label \"" << label << "\" has a vector but no DeriveKey call uses it";
   }
   // A retired label is never used again, for any purpose, and FORMAT.md says it is retired.
@@ -1180,6 +1241,64 @@ TEST(FormatVectors, RevisionVectorVerifiesAndDecodes) {
   // The checkpoint key is a different key.
   EXPECT_FALSE(
       crypto::AeadOpen(crypto::DeriveKey(Secret(f.root), "checkpoint"), blob->ciphertext, blob->header.Encode()).ok());
+}
+
+TEST(FormatVectors, CheckpointVectorVerifiesAndDecodes) {
+  const Fixture& f = F();
+  auto blob = CheckpointBlob::Decode(f.Checkpoint().Encode());
+  ASSERT_TRUE(blob.ok());
+  EXPECT_EQ(blob->header.head_hash, HashOf(f.Revision().Encode()));
+  EXPECT_TRUE(crypto::VerifySignature(f.a_sign.public_key(), blob->SignedPart(), blob->signature).ok());
+  auto plain =
+      crypto::AeadOpen(crypto::DeriveKey(Secret(f.root), "checkpoint"), blob->ciphertext, blob->header.Encode());
+  ASSERT_TRUE(plain.ok());
+  // Padded as a revision (FORMAT.md §10): u32 n || CFSN snapshot (n bytes) || zero bytes,
+  // Padmé(4 + n) bytes in all; 474 bytes of snapshot -> 480 bytes.
+  EXPECT_EQ(*plain, f.PaddedSnapshot());
+  const Bytes snapshot = f.Snapshot();
+  ASSERT_EQ(snapshot.size(), 474u);
+  ASSERT_EQ(plain->size(), chunk::PadmeLength(4 + snapshot.size()));
+  EXPECT_EQ(blob->ciphertext.size(), 480u + 40);
+  ByteReader pr(*plain, "padded snapshot");
+  ASSERT_EQ(*pr.U32(), snapshot.size());
+  ASSERT_EQ(ToBytes(*pr.Raw(snapshot.size())), snapshot);
+  EXPECT_TRUE(IsZero(*pr.Raw(pr.remaining())));
+  // The snapshot read as the table of FORMAT.md §10 describes it.
+  ByteReader r(snapshot, "snapshot");
+  EXPECT_EQ(ToBytes(*r.Raw(4)), ToBytes("CFSN"));
+  EXPECT_EQ(*r.U8(), 1);
+  ASSERT_EQ(*r.U32(), 2u);
+  const std::vector<Op> ops = f.Ops();
+  for (int i : {0, 1}) {
+    EXPECT_EQ(ToBytes(*r.Raw(kIdBytes)), ToBytes(ops[i].item_id));
+    EXPECT_EQ(ToBytes(*r.Raw(kIdBytes)), ToBytes(ops[i].parent_id));
+    EXPECT_EQ(*r.Str(kMaxNameBytes), ops[i].name);
+    EXPECT_EQ(*r.U8(), static_cast<uint8_t>(ops[i].kind));
+    EXPECT_EQ(*r.U64(), 1u);  // version
+    EXPECT_EQ(static_cast<int64_t>(*r.U64()), ops[i].mtime_ns);
+    EXPECT_EQ(*r.U32(), ops[i].mode);
+    auto content = Content::Decode(*r.Blob(64u << 20));
+    ASSERT_TRUE(content.ok());
+    EXPECT_EQ(content->Encode(), ops[i].content.Encode());
+    EXPECT_EQ(*r.U8(), 0);   // trashed
+    EXPECT_EQ(*r.U64(), 0u);  // trashed_at
+    EXPECT_EQ(*r.U64(), 1u);  // revision
+  }
+  ASSERT_EQ(*r.U32(), 2u);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(ToBytes(*r.Raw(kIdBytes)), ToBytes(ops[i].item_id));
+    EXPECT_EQ(*r.U64(), 1u);  // version
+    EXPECT_EQ(*r.U64(), 1u);  // revision
+    EXPECT_EQ(ToBytes(*r.Raw(kIdBytes)), ToBytes(f.device_a));
+    EXPECT_EQ(static_cast<int64_t>(*r.U64()), kT0);
+    EXPECT_EQ(static_cast<int64_t>(*r.U64()), ops[i].mtime_ns);
+    EXPECT_EQ(*r.U32(), ops[i].mode);
+    EXPECT_TRUE(Content::Decode(*r.Blob(64u << 20)).ok());
+  }
+  EXPECT_TRUE(r.ExpectEnd().ok());
+  // The revision key is a different key.
+  EXPECT_FALSE(
+      crypto::AeadOpen(crypto::DeriveKey(Secret(f.root), "revision"), blob->ciphertext, blob->header.Encode()).ok());
 }
 
 TEST(FormatVectors, ChunkVectorDecryptsLikeTransfer) {

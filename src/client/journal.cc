@@ -535,11 +535,28 @@ Status Journal::LoadCheckpoint(Head& head) {
   }
   const ChainState& chain = vault_.chain();
   const ChainDevice* author = chain.Find(h.author_device);
-  if (author == nullptr || h.chain_len > chain.length || !author->ActiveAt(h.chain_len)) {
-    return SecurityError(what + " is signed by a device that was not active (injected checkpoint)");
-  }
+  if (author == nullptr) return SecurityError(what + " is signed by a device that is not in the account (injected)");
   if (!crypto::VerifySignature(author->sign_pk, blob->SignedPart(), blob->signature).ok()) {
     return SecurityError(what + " has an invalid signature (modified on the server)");
+  }
+  // A checkpoint is only a shortcut: one by a device revoked since is not trusted at all
+  // (it could describe any tree), and the history is replayed from revision 1 instead.
+  if (!author->active()) return OkStatus();
+  // Bind the snapshot to the revision it covers: that revision must exist with this hash,
+  // carry the same chain length and key epoch, and be validly signed by a device active then.
+  COFFER_ASSIGN_OR_RETURN(auto covered, vault_.api().GetRevisions(cid_, h.number, 1));
+  if (covered.second.empty() || covered.second[0].number != h.number ||
+      HashOf(covered.second[0].data) != h.head_hash) {
+    return SecurityError(what + " does not match revision " + Num(h.number) + " on the server");
+  }
+  auto rev = RevisionBlob::Decode(covered.second[0].data);
+  if (!rev.ok()) return SecurityError(what + ": its revision: " + rev.status().message());
+  const ChainDevice* rev_author = chain.Find(rev->header.author_device);
+  if (rev->header.chain_len != h.chain_len || rev->header.key_epoch != h.key_epoch ||
+      rev->header.number != h.number || rev->header.collection_id != collection_id_ || rev_author == nullptr ||
+      h.chain_len > chain.length || !rev_author->ActiveAt(h.chain_len) ||
+      !crypto::VerifySignature(rev_author->sign_pk, rev->SignedPart(), rev->signature).ok()) {
+    return SecurityError(what + " is not bound to a valid revision " + Num(h.number) + " (forged checkpoint)");
   }
   auto coll = vault_.keys().collections.find(collection_id_);
   if (coll == vault_.keys().collections.end()) return SecurityError("collection " + cid_ + " is not in the keyring");
@@ -575,9 +592,11 @@ Status Journal::MaybeWriteCheckpoint() {
   h.number = head.number;
   h.head_hash = head.hash;
   h.author_device = vault_.device().device_id;
-  h.chain_len = vault_.chain().length;
-  h.key_epoch = coll.current_epoch();
+  // The covered revision's own chain length and key epoch: a reader checks they match.
+  h.chain_len = head.chain_len;
+  h.key_epoch = head.key_epoch;
   h.time = static_cast<int64_t>(std::time(nullptr));
+  if (coll.keys.count(h.key_epoch) == 0) return OkStatus();
   COFFER_ASSIGN_OR_RETURN(Bytes snapshot, EncodeSnapshot());
   COFFER_ASSIGN_OR_RETURN(blob.ciphertext,
                           crypto::AeadSeal(crypto::DeriveKey(coll.keys.at(h.key_epoch), "checkpoint"),
