@@ -14,6 +14,11 @@ std::string HexEncode(ByteView b) {
 }
 
 StatusOr<Bytes> HexDecode(std::string_view hex) {
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return InvalidArgumentError("not a hex string");
+    }
+  }
   if (hex.size() % 2 != 0) return InvalidArgumentError("hex string has odd length");
   // An empty vector's data() may be null, which sodium_hex2bin's nonnull contract forbids.
   if (hex.empty()) return Bytes();
@@ -36,6 +41,13 @@ std::string Base64Encode(ByteView b) {
 }
 
 StatusOr<Bytes> Base64Decode(std::string_view b64) {
+  // libsodium 1.0.18 maps bytes >= 0x80 onto base64 digits, so "Q\xC1JD" would decode like
+  // "QUJD": check the alphabet first, so that exactly one text decodes to given bytes.
+  for (char c : b64) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+                    c == '/' || c == '=';
+    if (!ok) return InvalidArgumentError("not a base64 string");
+  }
   Bytes out(b64.size() / 4 * 3 + 3);
   size_t len = 0;
   const char* end = nullptr;

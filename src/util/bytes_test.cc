@@ -242,3 +242,14 @@ TEST(ByteReaderTest, ExpectEnd) {
 
 }  // namespace
 }  // namespace coffer
+
+// Found by fuzz/util_bytes_fuzz.cc: libsodium's decoder alone accepts bytes >= 0x80 as digits.
+TEST(Base64Test, RejectsCharactersOutsideTheAlphabet) {
+  EXPECT_FALSE(coffer::Base64Decode(std::string("\xff\xff\xff\xff", 4)).ok());
+  EXPECT_FALSE(coffer::Base64Decode(std::string("Q\xc1JD", 4)).ok());
+  EXPECT_FALSE(coffer::Base64Decode("QU JD").ok());
+  ASSERT_TRUE(coffer::Base64Decode("QUJD").ok());
+  EXPECT_EQ(coffer::AsChars(*coffer::Base64Decode("QUJD")), "ABC");
+  EXPECT_FALSE(coffer::HexDecode(std::string("\xe6\xe6", 2)).ok());
+  EXPECT_FALSE(coffer::HexDecode("0g").ok());
+}
