@@ -781,7 +781,9 @@ StatusOr<std::pair<uint64_t, std::vector<Revision>>> ApiClient::GetRevisions(con
     COFFER_ASSIGN_OR_RETURN(rev.number, p.U64(n, "number"));
     // Structural checks only (ascending, consecutive, within the head); the journal layer
     // verifies content and the hash chain.
-    if (out.empty() ? rev.number < from : rev.number != out.back().number + 1) {
+    // (A number that would follow UINT64_MAX wraps to 0; it is out of sequence, not next.)
+    if (out.empty() ? rev.number < from
+                    : (out.back().number == UINT64_MAX || rev.number != out.back().number + 1)) {
       return p.Bad(n.path + ".number", "is out of sequence");
     }
     if (rev.number > head) return p.Bad(n.path + ".number", "is beyond the head");

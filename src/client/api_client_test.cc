@@ -775,6 +775,9 @@ TEST_F(ApiClientTest, GetRevisionsRejectsStructuralLies) {
       {{"head", 9}, {"revisions", {{{"number", 5}, {"data", "!!"}}}}},
       {{"head", 9}, {"revisions", {5}}},
       {{"head", 9}, {"revisions", "none"}},
+      // numbers that wrap around 2^64 are not consecutive (found by fuzz/client_reply_fuzz.cc)
+      {{"head", UINT64_MAX},
+       {"revisions", {{{"number", UINT64_MAX}, {"data", ""}}, {{"number", 0}, {"data", ""}}}}},
   };
   for (const json& j : bad) {
     server_.Push(JsonReply(200, j));
