@@ -1987,7 +1987,9 @@ TEST(FormatHumanCodes, ParsersAcceptOnlyWhatTheEncoderWrites) {
     auto r = ParsePairingCode(last);
     if ((v & 3) != 0) {
       EXPECT_FALSE(r.ok()) << "unused low bits set: " << alphabet[v];
-      if (!r.ok()) EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+      if (!r.ok()) {
+        EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+      }
     } else {
       // Another secret (another pairing id), but a well-formed code.
       ASSERT_TRUE(r.ok()) << alphabet[v];

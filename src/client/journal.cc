@@ -114,7 +114,7 @@ uint64_t CheckpointInterval() {
   return 500;
 }
 
-Journal::Head Journal::LoadHead() {
+Journal::Head Journal::LoadHead() const {
   Head h;
   Stmt s(state_.db(), "SELECT number, head_hash, chain_len, key_epoch FROM journal WHERE collection_id = ?");
   s.Bind(1, cid_);
@@ -129,8 +129,8 @@ Journal::Head Journal::LoadHead() {
   return h;
 }
 
-uint64_t Journal::head() const { return const_cast<Journal*>(this)->LoadHead().number; }
-uint32_t Journal::key_epoch() const { return const_cast<Journal*>(this)->LoadHead().key_epoch; }
+uint64_t Journal::head() const { return LoadHead().number; }
+uint32_t Journal::key_epoch() const { return LoadHead().key_epoch; }
 
 Status Journal::SaveHead(const Head& h) {
   Stmt s(state_.db(),

@@ -89,7 +89,7 @@ class Journal {
     uint64_t chain_len = 0;
     uint32_t key_epoch = 0;
   };
-  Head LoadHead();
+  Head LoadHead() const;
   Status VerifyAndApply(const Revision& rev, Head& head);
   Status ApplyOps(const std::vector<Op>& ops, const RevisionHeader& h);
   Status SaveHead(const Head& head);
