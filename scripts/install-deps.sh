@@ -8,6 +8,7 @@ PACKAGES=(
   libsodium-dev           # crypto primitives (XChaCha20-Poly1305, Ed25519, X25519, BLAKE2b, Argon2id)
   libssl-dev              # OpenSSL 3: TLS, SHA-256, HMAC, HKDF, AES-GCM
   libsqlite3-dev sqlite3  # embedded metadata store and the per-device state DB
+  libpq-dev               # PostgreSQL metadata store (scale-out engine)
   libcurl4-openssl-dev    # client HTTP transport
   libboost1.81-dev        # Boost.Beast/Asio HTTP server
   nlohmann-json3-dev      # JSON for the API
