@@ -1,9 +1,11 @@
 // coffer: the command-line client. Thin: parses arguments, calls libcoffer (src/client),
 // prints results (text on a terminal, one JSON object with --json) and maps Status codes to
 // exit codes (see `coffer --help` and the README's exit code table).
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -14,6 +16,7 @@
 
 #include "cli/terminal.h"
 #include "client/journal.h"
+#include "client/sync.h"
 #include "client/transfer.h"
 #include "client/vault.h"
 #include "client/verify.h"
@@ -125,6 +128,40 @@ json StatsJson(const client::CopyStats& s, const client::TransferStats& net) {
           {"bytes_sent", net.bytes_sent}, {"bytes_received", net.bytes_received},
           {"requests", net.requests},  {"warnings", s.warnings}};
 }
+
+json SyncStatsJson(const client::SyncRoot& root, const client::SyncStats& s) {
+  return {{"local", root.local_path},        {"remote", root.remote_path},
+          {"uploaded", s.uploaded},          {"downloaded", s.downloaded},
+          {"remote_moves", s.remote_moves},  {"local_moves", s.local_moves},
+          {"remote_deletes", s.remote_deletes}, {"local_deletes", s.local_deletes},
+          {"folders_created", s.folders_created}, {"conflicts", s.conflicts},
+          {"conflict_paths", s.conflict_paths}, {"deferred", s.deferred},
+          {"unchanged", s.unchanged},        {"revisions", s.revisions},
+          {"chunks_uploaded", s.chunks_uploaded}, {"bytes_uploaded", s.bytes_uploaded},
+          {"bytes_downloaded", s.bytes_downloaded}, {"warnings", s.warnings},
+          {"pending", s.pending}};
+}
+
+std::string SyncSummary(const client::SyncRoot& root, const client::SyncStats& s) {
+  if (!s.changed() && s.deferred == 0) return root.local_path + ": up to date";
+  std::string out = root.local_path + ": ";
+  auto add = [&](uint64_t n, const char* what) {
+    if (n == 0) return;
+    if (out.back() != ' ') out += ", ";
+    out += std::to_string(n) + " " + what;
+  };
+  add(s.uploaded, "uploaded");
+  add(s.downloaded, "downloaded");
+  add(s.remote_moves + s.local_moves, "moved");
+  add(s.remote_deletes + s.local_deletes, "deleted");
+  add(s.folders_created, "folders created");
+  add(s.conflicts, "conflicts (both copies kept)");
+  add(s.deferred, "left for the next pass");
+  return out;
+}
+
+std::atomic<bool> g_stop_requested{false};
+void RequestStop(int) { g_stop_requested = true; }
 
 json ItemJson(const ItemRow& r) {
   return {{"id", r.item_id},   {"name", r.name},       {"type", r.kind == ItemKind::kDir ? "folder" : "file"},
@@ -585,6 +622,101 @@ int Main(int argc, char** argv) {
     return app.Finish(st, {{"device_id", (*vault)->enrolled() ? client::IdHex((*vault)->device().device_id) : ""}},
                       "Recovered: this device is now part of " + email +
                           ". Revoke lost devices with `coffer device revoke`.");
+  }));
+
+  // ---- sync ----
+  std::string sync_local, sync_remote;
+  bool sync_watch = false, sync_status = false;
+  int sync_debounce_ms = 1000;
+  auto* sync = cli.add_subcommand(
+      "sync", "two-way sync of a local folder with a remote folder: sync [LOCAL_DIR [REMOTE_DIR]] [--watch]");
+  sync->add_option("local", sync_local, "local folder (default: every folder this device syncs)");
+  sync->add_option("remote", sync_remote, "remote folder (default: /NAME of the local folder, or the one it syncs with)");
+  sync->add_flag("--watch", sync_watch, "keep running: sync on local changes (inotify) and remote ones (long poll)");
+  sync->add_flag("--status", sync_status, "show what a pass would do, change nothing");
+  sync->add_option("--debounce-ms", sync_debounce_ms, "in --watch, wait until local changes are quiet this long")
+      ->check(CLI::Range(50, 60000));
+  sync->callback(run([&] {
+    auto opened = app.OpenDrive(/*refresh=*/false);
+    if (!opened.ok()) return app.Finish(opened.status(), nullptr, "");
+    client::Vault& vault = *opened->vault;
+    client::Journal& journal = *opened->drive;
+    std::vector<client::SyncRoot> roots;
+    if (sync_local.empty()) {
+      auto all = client::ListSyncRoots(vault.state());
+      if (!all.ok()) return app.Finish(all.status(), nullptr, "");
+      if (all->empty()) {
+        return app.Finish(InvalidArgumentError("this device syncs no folder yet; start with `coffer sync LOCAL_DIR [REMOTE_DIR]`"),
+                          nullptr, "");
+      }
+      roots = *all;
+    } else {
+      auto found = client::FindSyncRoot(vault.state(), sync_local);
+      if (found.ok() && (sync_remote.empty() || found->remote_path == sync_remote)) {
+        roots.push_back(*found);
+      } else if (sync_status) {
+        return app.Finish(found.ok() ? AlreadyExistsError(sync_local + " syncs with " + found->remote_path)
+                                     : found.status(), nullptr, "");
+      } else {
+        std::string remote = sync_remote;
+        if (remote.empty()) {
+          std::string base = std::filesystem::absolute(sync_local).lexically_normal().filename().string();
+          if (base.empty()) base = std::filesystem::absolute(sync_local).lexically_normal().parent_path().filename().string();
+          remote = "/" + base;
+        }
+        auto added = client::AddSyncRoot(vault.state(), sync_local, remote);
+        if (!added.ok()) return app.Finish(added.status(), nullptr, "");
+        roots.push_back(*added);
+      }
+    }
+    if (sync_watch) {
+      signal(SIGINT, RequestStop);
+      signal(SIGTERM, RequestStop);
+      client::WatchOptions opts;
+      opts.debounce_ms = sync_debounce_ms;
+      opts.stop = [] { return g_stop_requested.load(); };
+      opts.on_pass = [&](const client::SyncRoot& root, const StatusOr<client::SyncStats>& stats) {
+        if (g.json) {
+          json line = stats.ok() ? SyncStatsJson(root, *stats) : json{{"local", root.local_path}};
+          line["ok"] = stats.ok();
+          if (!stats.ok()) line["error"] = {{"code", std::string(StatusCodeName(stats.status().code()))},
+                                            {"message", stats.status().message()}};
+          std::cout << line.dump() << std::endl;
+        } else if (!stats.ok()) {
+          std::cerr << "coffer: " << root.local_path << ": " << stats.status().message() << std::endl;
+        } else {
+          for (const auto& w : stats->warnings) std::cerr << "coffer: warning: " << w << std::endl;
+          if (stats->changed() || stats->deferred) std::cout << SyncSummary(root, *stats) << std::endl;
+        }
+      };
+      if (!g.json) std::cerr << "coffer: watching " << roots.size() << " folder(s); Ctrl-C stops" << std::endl;
+      Status st = client::WatchAndSync(vault, journal, roots, opts);
+      if (!st.ok()) return app.Finish(st, nullptr, "");
+      return 0;
+    }
+    json arr = json::array();
+    std::string text;
+    for (const auto& root : roots) {
+      ProgressLine bar(app.progress_enabled() && !sync_status);
+      auto stats = client::SyncOnce(vault, journal, root, sync_status,
+                                    [&](const client::Progress& p) { bar.Update(p); });
+      bar.Finish();
+      if (!stats.ok()) return app.Finish(stats.status().WithContext(root.local_path), nullptr, "");
+      for (const auto& w : stats->warnings) if (!g.json) std::cerr << "coffer: warning: " << w << std::endl;
+      json one = SyncStatsJson(root, *stats);
+      one["last_sync"] = root.last_sync;
+      arr.push_back(one);
+      if (sync_status) {
+        text += root.local_path + " <-> " + root.remote_path + " (last synced " +
+                (root.last_sync ? FormatTime(root.last_sync) : std::string("never")) + "): " +
+                (stats->pending.empty() ? "nothing pending\n" : std::to_string(stats->pending.size()) + " pending\n");
+        for (const auto& line : stats->pending) text += "  " + line + "\n";
+      } else {
+        text += SyncSummary(root, *stats) + "\n";
+        for (const auto& c : stats->conflict_paths) text += "  conflict copy: " + c + "\n";
+      }
+    }
+    return app.Finish(OkStatus(), json{{"roots", arr}}, text);
   }));
 
   // ---- verify / status ----

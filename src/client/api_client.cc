@@ -757,6 +757,27 @@ StatusOr<std::vector<std::pair<std::string, uint64_t>>> ApiClient::ListCollectio
   return out;
 }
 
+StatusOr<std::string> ApiClient::WaitForCollectionChange(const std::string& since, uint32_t wait_seconds) {
+  // The transport aborts a reply that stays silent for 30 s, so the wait stays below that.
+  wait_seconds = std::min<uint32_t>(wait_seconds, 25);
+  std::string path = "/v1/collections";
+  if (!since.empty()) {
+    if (since.size() != 32 || since.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      return InvalidArgumentError("bad change token");
+    }
+    path += "?since=" + since + "&" + Query("wait", wait_seconds);
+  }
+  CallSpec spec = Get(path);
+  COFFER_ASSIGN_OR_RETURN(HttpResponse r, impl_->Call(spec, token_, &stats_));
+  ReplyParser p(What(spec));
+  COFFER_ASSIGN_OR_RETURN(Node root, p.Root(r.body));
+  COFFER_ASSIGN_OR_RETURN(std::string token, p.Str(root, "token", 64));
+  if (token.size() != 32 || token.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return DataLossError("malformed reply from server to " + What(spec) + ": bad change token");
+  }
+  return token;
+}
+
 StatusOr<std::pair<uint64_t, std::vector<Revision>>> ApiClient::GetRevisions(const std::string& collection_id,
                                                                              uint64_t from, uint64_t limit) {
   COFFER_RETURN_IF_ERROR(CheckId(collection_id, kIdHexLen, "collection id"));

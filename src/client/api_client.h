@@ -153,6 +153,10 @@ class ApiClient {
   Status PutKeyring(uint64_t version, ByteView blob);  // kAborted on version conflict
 
   StatusOr<std::vector<std::pair<std::string, uint64_t>>> ListCollections();
+  // Long poll: returns the server's token of all collection heads as soon as it differs from
+  // `since` ("" = answer at once), or after about `wait_seconds` (<= 25) with the same token.
+  // The token only tells "something changed": the journals are then refreshed and verified.
+  StatusOr<std::string> WaitForCollectionChange(const std::string& since, uint32_t wait_seconds);
   // Revisions from `from` ascending (the server may return fewer than limit); also the head.
   StatusOr<std::pair<uint64_t, std::vector<Revision>>> GetRevisions(const std::string& collection_id,
                                                                     uint64_t from, uint64_t limit);

@@ -363,12 +363,13 @@ StatusOr<Bytes> Journal::BuildRevision(const std::vector<Op>& ops, const Head& h
   return blob.Encode();
 }
 
-StatusOr<uint64_t> Journal::Commit(std::vector<Op> ops) {
+StatusOr<uint64_t> Journal::Commit(std::vector<Op> ops, const std::function<Status(Journal&)>& precondition) {
   if (vault_.keys().collections.count(collection_id_) == 0) {
     return NotFoundError("collection " + cid_ + " is not in the keyring");
   }
   for (int attempt = 0; attempt < 50; ++attempt) {
     COFFER_RETURN_IF_ERROR(Refresh());
+    if (precondition) COFFER_RETURN_IF_ERROR(precondition(*this));
     Head head = LoadHead();
     // Rebase: versions follow whatever the head now holds.
     std::map<std::string, uint64_t> next_version;
@@ -662,6 +663,18 @@ StatusOr<std::vector<VersionRow>> Journal::Versions(const std::string& item_id) 
     if (!row) break;
     out.push_back(VersionRow{static_cast<uint64_t>(s.Int(0)), static_cast<uint64_t>(s.Int(1)), s.Text(2), s.Int(3),
                              static_cast<uint64_t>(s.Int(4)), s.Int(5), static_cast<uint32_t>(s.Int(6)), s.Blob(7)});
+  }
+  return out;
+}
+
+StatusOr<std::vector<ItemRow>> Journal::AllItems() {
+  Stmt s(state_.db(), std::string("SELECT ") + kItemCols + " FROM items WHERE collection_id=?");
+  s.Bind(1, cid_);
+  std::vector<ItemRow> out;
+  while (true) {
+    COFFER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadItem(s));
   }
   return out;
 }

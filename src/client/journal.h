@@ -63,7 +63,11 @@ class Journal {
   // Appends one revision holding `ops` (Put versions are assigned here). On a lost
   // compare-and-set it refreshes and retries: concurrent writers rebase on the new head.
   // kFailedPrecondition if the ops no longer apply (e.g. the parent was deleted meanwhile).
-  StatusOr<uint64_t> Commit(std::vector<Op> ops);
+  // `precondition`, if given, runs after every refresh, before the revision is built: a
+  // non-OK answer (conventionally kFailedPrecondition) ends the commit with that status, so a
+  // caller whose ops were planned against an older state (sync) can re-plan instead of
+  // silently overwriting a concurrent edit.
+  StatusOr<uint64_t> Commit(std::vector<Op> ops, const std::function<Status(Journal&)>& precondition = nullptr);
 
   uint64_t head() const;
   uint32_t key_epoch() const;
@@ -78,6 +82,8 @@ class Journal {
   StatusOr<std::optional<ItemRow>> Get(const std::string& item_id);
   StatusOr<std::vector<VersionRow>> Versions(const std::string& item_id);
   StatusOr<std::vector<ItemRow>> Trashed();
+  // Every item of the collection, trashed ones included (one query: sync walks whole trees).
+  StatusOr<std::vector<ItemRow>> AllItems();
   StatusOr<std::string> PathOf(const std::string& item_id);
   // Every chunk id referenced by any version of any item (live, trashed, old versions).
   Status ForEachReferencedChunk(const std::function<void(const Hash32&, const std::string& item_id)>& fn);

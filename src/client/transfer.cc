@@ -463,6 +463,59 @@ class PutRun {
   Progress progress_state_;
 };
 
+}  // namespace
+
+struct ContentUploader::Impl {
+  Impl(Vault& vault, chunk::Chunker chunker, CopyStats& stats)
+      : keys(vault.keys().current_content()),
+        chunker(std::move(chunker)),
+        uploader(vault, keys, stats),
+        reader(keys, this->chunker, uploader) {}
+  const ContentEpochKeys& keys;
+  chunk::Chunker chunker;
+  Uploader uploader;
+  FileReader reader;
+};
+
+StatusOr<std::unique_ptr<ContentUploader>> ContentUploader::Create(Vault& vault, CopyStats& stats) {
+  const ContentEpochKeys& keys = vault.keys().current_content();
+  COFFER_ASSIGN_OR_RETURN(chunk::Chunker chunker, chunk::Chunker::Create(keys.gear_key, chunk::DefaultChunkerParams()));
+  return std::unique_ptr<ContentUploader>(
+      new ContentUploader(std::make_unique<Impl>(vault, std::move(chunker), stats)));
+}
+ContentUploader::ContentUploader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ContentUploader::~ContentUploader() = default;
+
+StatusOr<Content> ContentUploader::Upload(const std::string& path, struct stat& st,
+                                          const std::function<void(uint64_t)>& on_bytes) {
+  static const std::function<void(uint64_t)> kIgnore = [](uint64_t) {};
+  return impl_->reader.Read(path, st, on_bytes ? on_bytes : kIgnore);
+}
+Status ContentUploader::Flush() { return impl_->uploader.Flush(); }
+
+StatusOr<Hash32> HashLocalFile(const Vault& vault, uint32_t content_epoch, const std::string& path) {
+  auto k = vault.keys().content.find(content_epoch);
+  if (k == vault.keys().content.end()) return DataLossError("unknown content key epoch " + std::to_string(content_epoch));
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return LocalFileError("cannot read " + path + ": " + Errno());
+  crypto::StreamingHash whole(k->second.chunk_id_key);
+  Bytes buf(1 << 20);
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return LocalFileError("cannot read " + path + ": " + Errno());
+    }
+    if (n == 0) break;
+    whole.Update(ByteView(buf.data(), static_cast<size_t>(n)));
+  }
+  ::close(fd);
+  return ToHash(whole.Final());
+}
+
+namespace {
+
 Status WriteFileAtomically(Vault& vault, const ItemRow& item, const fs::path& dest, const std::string& what,
                            const std::function<void(uint64_t)>& on_bytes) {
   COFFER_ASSIGN_OR_RETURN(Content content, Content::Decode(item.content));
@@ -544,6 +597,12 @@ void SetDirTimes(const fs::path& dir, const ItemRow& item) {
 }
 
 }  // namespace
+
+Status DownloadFile(Vault& vault, const ItemRow& item, const std::string& dest, const std::string& what,
+                    const std::function<void(uint64_t)>& on_bytes) {
+  static const std::function<void(uint64_t)> kIgnore = [](uint64_t) {};
+  return WriteFileAtomically(vault, item, dest, what, on_bytes ? on_bytes : kIgnore);
+}
 
 StatusOr<CopyStats> PutPaths(Vault& vault, Journal& journal, const std::vector<std::string>& sources,
                                  const std::string& remote, const ProgressFn& progress) {

@@ -11,7 +11,10 @@
 #define COFFER_CLIENT_TRANSFER_H_
 
 #include <cstdint>
+#include <sys/stat.h>
+
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +55,34 @@ StatusOr<CopyStats> GetPaths(Vault& vault, Journal& journal, const std::vector<s
 // Downloads and checks every chunk of one file version without writing it anywhere.
 // Used by `verify`. `what` names the file in errors.
 Status VerifyContent(Vault& vault, const Content& content, const std::string& what);
+
+// Reads local files into Contents and uploads their chunks (keyed chunking, dedup against
+// the server, parallel uploads). Shared by put and sync. Call Flush() before committing a
+// revision that references the returned Contents: a revision must never name a chunk the
+// server does not hold yet.
+class ContentUploader {
+ public:
+  static StatusOr<std::unique_ptr<ContentUploader>> Create(Vault& vault, CopyStats& stats);
+  ~ContentUploader();
+  // Fills `st` with the file's metadata as read. kAborted if the file kept changing while it
+  // was read (never a torn version); kFailedPrecondition for local I/O errors.
+  StatusOr<Content> Upload(const std::string& path, struct stat& st, const std::function<void(uint64_t)>& on_bytes);
+  Status Flush();
+
+ private:
+  struct Impl;
+  explicit ContentUploader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Downloads one file version to `dest` through a temporary file in the same folder, applying
+// its mode and mtime; `dest` appears only once every chunk and the whole-file hash checked.
+Status DownloadFile(Vault& vault, const ItemRow& item, const std::string& dest, const std::string& what,
+                    const std::function<void(uint64_t)>& on_bytes);
+
+// The keyed whole-file hash a Content of `content_epoch` would record for the local file (used
+// to recognise that a local file already equals a remote version without uploading it).
+StatusOr<Hash32> HashLocalFile(const Vault& vault, uint32_t content_epoch, const std::string& path);
 
 // Creates remote folders (mkdir -p semantics when `parents`).
 Status MakeDirectory(Vault& vault, Journal& journal, const std::string& remote, bool parents);

@@ -56,7 +56,7 @@ const std::vector<Route>& Routes() {
       {"GET", "/v1/keyring", Access::kFullSession, 0, {}, HandleGetKeyring},
       {"PUT", "/v1/keyring", Access::kFullSession, kJsonBodyLimit, {}, HandlePutKeyring},
 
-      {"GET", "/v1/collections", Access::kFullSession, 0, {}, HandleListCollections},
+      {"GET", "/v1/collections", Access::kFullSession, 0, {"since", "wait"}, HandleListCollections},
       {"GET",
        "/v1/collections/{collection_id}/revisions",
        Access::kFullSession,

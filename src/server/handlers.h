@@ -33,6 +33,7 @@ inline constexpr uint64_t kCheckpointBodyLimit = 256 * kMiB;
 inline constexpr uint64_t kPairingBodyLimit = 64 * kKiB;
 inline constexpr size_t kMaxIdsPerRequest = 100000;
 inline constexpr uint64_t kDefaultRevisionLimit = 1000;
+inline constexpr uint64_t kMaxLongPollSeconds = 60;  // GET /v1/collections?since=&wait=
 inline constexpr uint64_t kMaxRevisionLimit = 10000;
 inline constexpr size_t kMaxRevisionReplyBytes = 64 * kMiB;
 inline constexpr int64_t kLoginClockSkew = 300;

@@ -27,9 +27,24 @@ uint64_t PathNumber(const Call& c) {
 
 StatusOr<Response> HandleListCollections(const Services& s, const Call& c) {
   COFFER_ASSIGN_OR_RETURN(std::vector<store::CollectionHead> heads, s.meta.ListCollections(c.account_id()));
+  std::sort(heads.begin(), heads.end(),
+            [](const store::CollectionHead& a, const store::CollectionHead& b) { return a.collection_id < b.collection_id; });
   json list = json::array();
-  for (const auto& h : heads) list.push_back(json{{"id", h.collection_id}, {"head", h.head}});
-  return JsonResponse(200, json{{"collections", std::move(list)}});
+  std::string canonical;
+  for (const auto& h : heads) {
+    list.push_back(json{{"id", h.collection_id}, {"head", h.head}});
+    canonical += h.collection_id + ":" + std::to_string(h.head) + ";";
+  }
+  // An opaque token of all heads: a client long-polls with ?since=TOKEN&wait=SECONDS.
+  const std::string token = HexEncode(crypto::Sha256(AsBytes(canonical))).substr(0, 32);
+  Response r = JsonResponse(200, json{{"collections", std::move(list)}, {"token", token}});
+  auto since = c.query.find("since");
+  auto wait = c.query.find("wait");
+  if (since != c.query.end() && wait != c.query.end() && since->second == token) {
+    COFFER_ASSIGN_OR_RETURN(uint64_t seconds, ParseUint(wait->second, "query parameter \"wait\"", 0, kMaxLongPollSeconds));
+    r.poll_seconds = static_cast<uint32_t>(seconds);
+  }
+  return r;
 }
 
 StatusOr<Response> HandleGetRevisions(const Services& s, const Call& c) {

@@ -335,6 +335,18 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream stream, std::shared_ptr<Conn
     // Synchronous store calls run right here, on this connection's strand; other
     // connections proceed on the other threads.
     Response response = api.Handle(request);
+    if (response.poll_seconds > 0) {
+      // Long poll: ask again every half second until the answer changes, time runs out or
+      // the server stops. The store is the only state, so every instance sees every commit.
+      const auto poll_end = std::chrono::steady_clock::now() + std::chrono::seconds(response.poll_seconds);
+      lowest.expires_after(std::chrono::seconds(response.poll_seconds) + options.header_timeout);
+      net::steady_timer pause(co_await net::this_coro::executor);
+      while (response.poll_seconds > 0 && !stopping.load() && std::chrono::steady_clock::now() < poll_end) {
+        pause.expires_after(std::chrono::milliseconds(500));
+        co_await pause.async_wait(kAsTuple);
+        response = api.Handle(request);
+      }
+    }
     request.body = Bytes();  // release a large upload before writing the reply
 
     const size_t bytes = is_head ? 0 : response.body.size();

@@ -39,6 +39,10 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
   // For HEAD: the Content-Length the equivalent GET would carry (the body stays empty).
   std::optional<uint64_t> head_content_length;
+  // Long poll: nothing changed yet. The HTTP layer asks Api::Handle again (the store is the
+  // only state, so any instance sees a change any other instance committed) until the answer
+  // differs or this many seconds have passed, then sends the last answer.
+  uint32_t poll_seconds = 0;
 };
 
 // docs/API.md table. kResourceExhausted maps to 507 (quota): the rate-limit 429 is built
