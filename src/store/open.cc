@@ -4,6 +4,7 @@
 
 #include "store/local/local_blob_store.h"
 #include "store/sqlite/sqlite_meta_store.h"
+#include "store/sqlite/sqlite_staff_store.h"
 
 namespace coffer::store {
 namespace {
@@ -33,6 +34,16 @@ StatusOr<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url) {
   }
   return InvalidArgumentError("unsupported metadata store URL \"" + url +
                               "\" (supported: sqlite://, later postgresql://)");
+}
+
+StatusOr<std::unique_ptr<StaffStore>> OpenStaffStore(const std::string& url) {
+  constexpr std::string_view kSqlite = "sqlite://";
+  if (url.starts_with(kSqlite)) {
+    COFFER_ASSIGN_OR_RETURN(std::string path, AbsolutePathOf(url, kSqlite, "metadata store"));
+    COFFER_ASSIGN_OR_RETURN(std::unique_ptr<SqliteStaffStore> store, SqliteStaffStore::Open(path));
+    return std::unique_ptr<StaffStore>(std::move(store));
+  }
+  return InvalidArgumentError("unsupported metadata store URL \"" + url + "\" for the staff console (supported: sqlite://)");
 }
 
 StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& url) {

@@ -15,6 +15,7 @@
 #include "coffer/status.h"
 #include "store/blob_store.h"
 #include "store/meta_store.h"
+#include "store/staff_store.h"
 
 namespace coffer::store {
 
@@ -22,6 +23,8 @@ namespace coffer::store {
 // engine's Open returns.
 StatusOr<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url);
 StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& url);
+// The staff console's store (issue 5), in the same database as the metadata store `url`.
+StatusOr<std::unique_ptr<StaffStore>> OpenStaffStore(const std::string& url);
 
 }  // namespace coffer::store
 
