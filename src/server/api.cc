@@ -10,6 +10,7 @@
 #include "crypto/password.h"
 #include "server/handlers.h"
 #include "server/log.h"
+#include "server/staff_api.h"
 #include "server/validate.h"
 
 namespace coffer::server {
@@ -262,6 +263,7 @@ StatusOr<crypto::SecretBytes> LoadServerSecret(store::MetaStore& meta) {
 
 struct Api::Impl {
   Services services;
+  std::unique_ptr<StaffApi> staff_api;  // routes of server/staff_api.h; null when not configured
   int64_t Now() const { return services.options.clock ? services.options.clock() : SystemNow(); }
   Response Dispatch(const Request& request) const;
 };
@@ -280,6 +282,12 @@ StatusOr<std::unique_ptr<Api>> Api::Create(store::MetaStore& meta, store::BlobSt
   COFFER_ASSIGN_OR_RETURN(std::string dummy, crypto::HashForStorage(random_verifier));
   auto impl = std::unique_ptr<Impl>(
       new Impl{Services{meta, blobs, std::move(options), std::move(secret), std::move(dummy)}});
+  if (impl->services.options.staff != nullptr) {
+    if (impl->services.options.log_key_file.empty()) return InvalidArgumentError("the staff API needs a log key file");
+    COFFER_ASSIGN_OR_RETURN(crypto::SigningKey log_key, LoadOrCreateLogKey(impl->services.options.log_key_file));
+    impl->staff_api =
+        std::make_unique<StaffApi>(impl->services, *impl->services.options.staff, std::move(log_key));
+  }
   return std::unique_ptr<Api>(new Api(std::move(impl)));
 }
 
@@ -287,6 +295,9 @@ Preflight Api::Check(std::string_view method, std::string_view target, std::stri
                      std::optional<uint64_t> content_length) const {
   Preflight out;
   try {
+    if (impl_->staff_api && StaffApi::Owns(target)) {
+      return impl_->staff_api->Check(method, target, authorization, content_length, impl_->Now());
+    }
     Match m = MatchRoute(method, target);
     if (m.error) {
       out.reject = std::move(m.error);
@@ -321,6 +332,7 @@ Response Api::Handle(const Request& request) const {
 }
 
 Response Api::Impl::Dispatch(const Request& request) const {
+  if (staff_api && StaffApi::Owns(request.target)) return staff_api->Handle(request, Now());
   Match m = MatchRoute(request.method, request.target);
   if (m.error) return std::move(*m.error);
   const Route& route = *m.route;

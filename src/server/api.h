@@ -24,6 +24,7 @@
 #include "server/response.h"
 #include "store/blob_store.h"
 #include "store/meta_store.h"
+#include "store/staff_store.h"
 
 namespace coffer::server {
 
@@ -37,6 +38,10 @@ struct ApiOptions {
   int64_t gc_grace_seconds = 3600;
   // Unix seconds. Empty = the system clock. Tests inject a fake clock to cover expiry.
   std::function<int64_t()> clock;
+  // The support console (issue 5, server/staff_api.h): its store (outlives the Api) and the
+  // file of the access log's signing key (created 0600 on first start). Null = no staff API.
+  store::StaffStore* staff = nullptr;
+  std::string log_key_file;
 };
 
 // What the HTTP layer needs to know before it reads a request body.

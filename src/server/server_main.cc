@@ -24,6 +24,7 @@
 #include "server/api.h"
 #include "server/http_server.h"
 #include "server/log.h"
+#include "server/staff_admin.h"
 #include "server/validate.h"
 #include "store/open.h"
 
@@ -48,7 +49,10 @@ constexpr const char* kUsage =
     "  --gc-grace SECONDS   unreferenced chunks younger than this survive garbage collection (default 3600)\n"
     "  --meta-url URL       metadata engine instead of DIR/meta.sqlite, e.g. sqlite:///abs/path/meta.sqlite\n"
     "  --blob-url URL       blob engine instead of DIR/blobs, e.g. file:///abs/dir\n"
-    "  --quiet              do not log one line per request\n";
+    "  --log-key FILE       access-log signing key (default DIR/staff-log.key; created 0600 if missing)\n"
+    "  --quiet              do not log one line per request\n"
+    "\n"
+    "       coffer-server staff add|list|disable ...   manage support staff (coffer-server staff --help)\n";
 
 struct Flags {
   std::string data_dir;
@@ -60,6 +64,7 @@ struct Flags {
   int64_t gc_grace = 3600;
   std::string meta_url;
   std::string blob_url;
+  std::string log_key;
   bool quiet = false;
 };
 
@@ -99,6 +104,8 @@ StatusOr<Flags> ParseFlags(int argc, char** argv) {
       COFFER_ASSIGN_OR_RETURN(f.tls_key, value());
     } else if (name == "--meta-url") {
       COFFER_ASSIGN_OR_RETURN(f.meta_url, value());
+    } else if (name == "--log-key") {
+      COFFER_ASSIGN_OR_RETURN(f.log_key, value());
     } else if (name == "--blob-url") {
       COFFER_ASSIGN_OR_RETURN(f.blob_url, value());
     } else if (name == "--threads") {
@@ -129,6 +136,9 @@ StatusOr<Flags> ParseFlags(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   coffer::crypto::DisableCoreDumps();
+  if (argc > 1 && std::string(argv[1]) == "staff") {
+    return coffer::server::StaffAdminMain(std::vector<std::string>(argv + 2, argv + argc));
+  }
   auto flags_or = ParseFlags(argc, argv);
   if (!flags_or.ok()) return Fail(flags_or.status().message() + "\n\n" + kUsage);
   const Flags& flags = *flags_or;
@@ -139,6 +149,7 @@ int main(int argc, char** argv) {
 
   std::string meta_url = flags.meta_url;
   std::string blob_url = flags.blob_url;
+  std::string log_key_file = flags.log_key;
   if (!flags.data_dir.empty()) {
     std::error_code fs_ec;
     const std::filesystem::path data = std::filesystem::absolute(flags.data_dir, fs_ec);
@@ -152,6 +163,7 @@ int main(int argc, char** argv) {
     ::chmod(data.c_str(), 0700);
     if (meta_url.empty()) meta_url = "sqlite://" + (data / "meta.sqlite").string();
     if (blob_url.empty()) blob_url = "file://" + (data / "blobs").string();
+    if (log_key_file.empty()) log_key_file = (data / "staff-log.key").string();
   }
 
   auto meta = coffer::store::OpenMetaStore(meta_url);
@@ -159,7 +171,19 @@ int main(int argc, char** argv) {
   auto blobs = coffer::store::OpenBlobStore(blob_url);
   if (!blobs.ok()) return Fail("cannot open blob store " + blob_url + ": " + blobs.status().ToString());
 
+  // The support console needs the access log's key; without one (no --data, no --log-key)
+  // the staff API stays off rather than run unlogged.
+  std::unique_ptr<coffer::store::StaffStore> staff_store;
+  if (!log_key_file.empty()) {
+    auto opened = coffer::store::OpenStaffStore(meta_url);
+    if (!opened.ok()) return Fail("cannot open staff store " + meta_url + ": " + opened.status().ToString());
+    staff_store = std::move(opened).value();
+  } else {
+    coffer::server::LogLine("no --log-key and no --data: the staff console API is disabled");
+  }
   coffer::server::ApiOptions api_options;
+  api_options.staff = staff_store.get();
+  api_options.log_key_file = log_key_file;
   api_options.default_quota_bytes = flags.quota_bytes;
   api_options.gc_grace_seconds = flags.gc_grace;
   auto api = coffer::server::Api::Create(**meta, **blobs, std::move(api_options));
