@@ -32,6 +32,7 @@ constexpr SettingSpec kSettings[] = {
     {"blobs", "COFFER_BLOBS", "--blobs", "--blob-url", Kind::kUrl},
     {"metadata_password_file", "COFFER_METADATA_PASSWORD_FILE", "--metadata-password-file", "", Kind::kPath},
     {"blobs_credentials_file", "COFFER_BLOBS_CREDENTIALS_FILE", "--blobs-credentials-file", "", Kind::kPath},
+    {"log_key", "COFFER_LOG_KEY", "--log-key", "", Kind::kPath},
     {"tls_cert", "COFFER_TLS_CERT", "--tls-cert", "", Kind::kPath},
     {"tls_key", "COFFER_TLS_KEY", "--tls-key", "", Kind::kPath},
     {"quota_bytes", "COFFER_QUOTA_BYTES", "--quota-bytes", "", Kind::kBytes},
@@ -144,6 +145,7 @@ Status Apply(ServerConfig& config, const SettingSpec& spec, std::string_view val
       if (spec.key == "data") config.data_dir = v;
       if (spec.key == "metadata_password_file") config.metadata_password_file = v;
       if (spec.key == "blobs_credentials_file") config.blobs_credentials_file = v;
+      if (spec.key == "log_key") config.log_key = v;
       if (spec.key == "tls_cert") config.tls_cert = v;
       if (spec.key == "tls_key") config.tls_key = v;
       return OkStatus();

@@ -17,6 +17,7 @@
 //   blobs                    COFFER_BLOBS                    --blobs URL (--blob-url)
 //   metadata_password_file   COFFER_METADATA_PASSWORD_FILE   --metadata-password-file FILE
 //   blobs_credentials_file   COFFER_BLOBS_CREDENTIALS_FILE   --blobs-credentials-file FILE
+//   log_key                  COFFER_LOG_KEY                  --log-key FILE (staff access log)
 //   tls_cert / tls_key       COFFER_TLS_CERT / COFFER_TLS_KEY --tls-cert / --tls-key FILE
 //   quota_bytes              COFFER_QUOTA_BYTES              --quota-bytes N
 //   gc_grace                 COFFER_GC_GRACE                 --gc-grace SECONDS
@@ -54,6 +55,7 @@ struct ServerConfig {
   std::string blob_url;
   std::string metadata_password_file;
   std::string blobs_credentials_file;
+  std::string log_key;  // the staff access log's signing key; empty = DATA/staff-log.key
   bool quiet = false;
   bool help = false;  // --help was given: print the usage and exit 0
 };

@@ -63,6 +63,7 @@ TEST(ConfigTest, FileSetsEveryKey) {
       "metadata_password_file = /etc/coffer/pg-password\n"
       "tls_cert = /etc/coffer/cert.pem\n"
       "tls_key = /etc/coffer/key.pem\n"
+      "log_key = /etc/coffer/staff-log.key\n"
       "quota_bytes = 1000000\n"
       "gc_grace = 60\n"
       "quiet = yes\n");
@@ -75,6 +76,7 @@ TEST(ConfigTest, FileSetsEveryKey) {
   EXPECT_EQ(config->blob_url, "s3://bucket?endpoint=https://s3.example&region=eu-1");
   EXPECT_EQ(config->tls_cert, "/etc/coffer/cert.pem");
   EXPECT_EQ(config->tls_key, "/etc/coffer/key.pem");
+  EXPECT_EQ(config->log_key, "/etc/coffer/staff-log.key");
   EXPECT_EQ(config->quota_bytes, 1000000u);
   EXPECT_EQ(config->gc_grace, 60);
   EXPECT_TRUE(config->quiet);

@@ -22,6 +22,7 @@
 
 #include "crypto/secret.h"
 #include "server/api.h"
+#include "server/config.h"
 #include "server/http_server.h"
 #include "server/log.h"
 #include "server/staff_admin.h"
@@ -34,10 +35,12 @@ using coffer::Status;
 using coffer::StatusOr;
 
 constexpr const char* kUsage =
-    "usage: coffer-server --data DIR [--listen HOST:PORT] [--threads N]\n"
+    "usage: coffer-server [--config FILE] --data DIR [--listen HOST:PORT] [--threads N]\n"
     "                     [--tls-cert FILE --tls-key FILE] [--quota-bytes N] [--gc-grace SECONDS]\n"
     "                     [--meta-url URL] [--blob-url URL] [--quiet]\n"
     "\n"
+    "  --config FILE        key = value settings (the keys below without \"--\", dashes as '_');\n"
+    "                       precedence: flags > environment (COFFER_DATA, COFFER_METADATA, ...) > FILE\n"
     "  --data DIR           where to keep metadata (DIR/meta.sqlite) and chunks (DIR/blobs); created if "
     "missing\n"
     "  --listen HOST:PORT   address to listen on (default 127.0.0.1:8420; port 0 picks a free port).\n"
@@ -47,87 +50,31 @@ constexpr const char* kUsage =
     "  --tls-key FILE       PEM private key\n"
     "  --quota-bytes N      storage quota for accounts created from now on (default 0 = unlimited)\n"
     "  --gc-grace SECONDS   unreferenced chunks younger than this survive garbage collection (default 3600)\n"
-    "  --meta-url URL       metadata engine instead of DIR/meta.sqlite, e.g. sqlite:///abs/path/meta.sqlite\n"
-    "  --blob-url URL       blob engine instead of DIR/blobs, e.g. file:///abs/dir\n"
+    "  --metadata URL       metadata engine instead of DIR/meta.sqlite: sqlite:///abs/path/meta.sqlite or\n"
+    "                       postgresql://user@host/db[?schema=NAME] (alias --meta-url)\n"
+    "  --blobs URL          blob engine instead of DIR/blobs: file:///abs/dir or\n"
+    "                       s3://bucket?endpoint=URL&region=R (alias --blob-url)\n"
+    "  --metadata-password-file FILE   PostgreSQL password (else PGPASSWORD)\n"
+    "  --blobs-credentials-file FILE   S3 credentials (else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)\n"
     "  --log-key FILE       access-log signing key (default DIR/staff-log.key; created 0600 if missing)\n"
     "  --quiet              do not log one line per request\n"
     "\n"
     "       coffer-server staff add|list|disable ...   manage support staff (coffer-server staff --help)\n";
 
-struct Flags {
-  std::string data_dir;
-  std::string listen = "127.0.0.1:8420";
-  int threads = 4;
-  std::string tls_cert;
-  std::string tls_key;
-  uint64_t quota_bytes = 0;
-  int64_t gc_grace = 3600;
-  std::string meta_url;
-  std::string blob_url;
-  std::string log_key;
-  bool quiet = false;
-};
+// Flags, environment and config file, merged by server/config.h.
+using Flags = coffer::server::ServerConfig;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "coffer-server: %s\n", message.c_str());
   return 2;
 }
 
-// A small hand parser: the flag set is tiny and the server does not link CLI11.
 StatusOr<Flags> ParseFlags(int argc, char** argv) {
-  Flags f;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string name = args[i];
-    std::optional<std::string> inline_value;
-    if (size_t eq = name.find('='); name.rfind("--", 0) == 0 && eq != std::string::npos) {
-      inline_value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    auto value = [&]() -> StatusOr<std::string> {
-      if (inline_value) return *inline_value;
-      if (i + 1 >= args.size()) return coffer::InvalidArgumentError(name + " needs a value");
-      return args[++i];
-    };
-    if (name == "--help" || name == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (name == "--quiet") {
-      f.quiet = true;
-    } else if (name == "--data") {
-      COFFER_ASSIGN_OR_RETURN(f.data_dir, value());
-    } else if (name == "--listen") {
-      COFFER_ASSIGN_OR_RETURN(f.listen, value());
-    } else if (name == "--tls-cert") {
-      COFFER_ASSIGN_OR_RETURN(f.tls_cert, value());
-    } else if (name == "--tls-key") {
-      COFFER_ASSIGN_OR_RETURN(f.tls_key, value());
-    } else if (name == "--meta-url") {
-      COFFER_ASSIGN_OR_RETURN(f.meta_url, value());
-    } else if (name == "--log-key") {
-      COFFER_ASSIGN_OR_RETURN(f.log_key, value());
-    } else if (name == "--blob-url") {
-      COFFER_ASSIGN_OR_RETURN(f.blob_url, value());
-    } else if (name == "--threads") {
-      COFFER_ASSIGN_OR_RETURN(std::string v, value());
-      COFFER_ASSIGN_OR_RETURN(uint64_t n, coffer::server::ParseUint(v, "--threads", 1, 256));
-      f.threads = static_cast<int>(n);
-    } else if (name == "--quota-bytes") {
-      COFFER_ASSIGN_OR_RETURN(std::string v, value());
-      COFFER_ASSIGN_OR_RETURN(f.quota_bytes, coffer::server::ParseUint(v, "--quota-bytes", 0, UINT64_MAX));
-    } else if (name == "--gc-grace") {
-      COFFER_ASSIGN_OR_RETURN(std::string v, value());
-      COFFER_ASSIGN_OR_RETURN(uint64_t g, coffer::server::ParseUint(v, "--gc-grace", 0, 10ull * 365 * 86400));
-      f.gc_grace = static_cast<int64_t>(g);
-    } else {
-      return coffer::InvalidArgumentError("unknown argument \"" + args[i] + "\"");
-    }
-  }
-  if (f.data_dir.empty() && (f.meta_url.empty() || f.blob_url.empty())) {
-    return coffer::InvalidArgumentError("--data DIR is required (or both --meta-url and --blob-url)");
-  }
-  if (f.tls_cert.empty() != f.tls_key.empty()) {
-    return coffer::InvalidArgumentError("--tls-cert and --tls-key go together");
+  COFFER_ASSIGN_OR_RETURN(Flags f, coffer::server::LoadServerConfig(std::vector<std::string>(argv + 1, argv + argc),
+                                                                     coffer::server::CurrentEnvironment()));
+  if (f.help) {
+    std::fputs(kUsage, stdout);
+    std::exit(0);
   }
   return f;
 }
@@ -166,17 +113,35 @@ int main(int argc, char** argv) {
     if (log_key_file.empty()) log_key_file = (data / "staff-log.key").string();
   }
 
+  {
+    Flags with_defaults = flags;
+    with_defaults.meta_url = meta_url;
+    with_defaults.blob_url = blob_url;
+    auto engines = coffer::server::ResolveEngineUrls(with_defaults);
+    if (!engines.ok()) return Fail(engines.status().message());
+    meta_url = engines->meta_url;
+    blob_url = engines->blob_url;
+  }
+  // Engine errors may echo a connection string: nothing secret reaches the log or stderr.
+  const auto secrets = coffer::server::EnvironmentSecrets(coffer::server::CurrentEnvironment());
+  auto open_failed = [&](const std::string& what, const std::string& url, const coffer::Status& st) {
+    return Fail(coffer::server::ScrubSecrets(
+        "cannot open " + what + " " + coffer::server::RedactUrl(url) + ": " + st.ToString(), url, secrets));
+  };
   auto meta = coffer::store::OpenMetaStore(meta_url);
-  if (!meta.ok()) return Fail("cannot open metadata store " + meta_url + ": " + meta.status().ToString());
+  if (!meta.ok()) return open_failed("metadata store", meta_url, meta.status());
   auto blobs = coffer::store::OpenBlobStore(blob_url);
-  if (!blobs.ok()) return Fail("cannot open blob store " + blob_url + ": " + blobs.status().ToString());
+  if (!blobs.ok()) return open_failed("blob store", blob_url, blobs.status());
+  coffer::server::LogLine("metadata " + coffer::server::RedactUrl(meta_url) + ", blobs " +
+                          coffer::server::RedactUrl(blob_url) +
+                          (flags.config_file.empty() ? "" : ", config " + flags.config_file));
 
   // The support console needs the access log's key; without one (no --data, no --log-key)
   // the staff API stays off rather than run unlogged.
   std::unique_ptr<coffer::store::StaffStore> staff_store;
   if (!log_key_file.empty()) {
     auto opened = coffer::store::OpenStaffStore(meta_url);
-    if (!opened.ok()) return Fail("cannot open staff store " + meta_url + ": " + opened.status().ToString());
+    if (!opened.ok()) return open_failed("staff store", meta_url, opened.status());
     staff_store = std::move(opened).value();
   } else {
     coffer::server::LogLine("no --log-key and no --data: the staff console API is disabled");
@@ -187,7 +152,7 @@ int main(int argc, char** argv) {
   api_options.default_quota_bytes = flags.quota_bytes;
   api_options.gc_grace_seconds = flags.gc_grace;
   auto api = coffer::server::Api::Create(**meta, **blobs, std::move(api_options));
-  if (!api.ok()) return Fail("cannot start: " + api.status().ToString());
+  if (!api.ok()) return Fail(coffer::server::ScrubSecrets("cannot start: " + api.status().ToString(), meta_url, secrets));
 
   // Block the stop signals in every thread (the server's threads inherit this mask) and
   // take them synchronously below with sigwait, so no handler runs in async-signal context.
