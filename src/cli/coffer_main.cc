@@ -15,7 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/terminal.h"
+#include "client/audit.h"
 #include "client/journal.h"
+#include "client/support.h"
 #include "client/sync.h"
 #include "client/transfer.h"
 #include "client/vault.h"
@@ -245,6 +247,23 @@ int Main(int argc, char** argv) {
     return app.Finish((*vault)->Logout(), nullptr, "Logged out.");
   }));
 
+  // ---- login reset with a support-issued code (issue 5) ----
+  auto* reset_login = account->add_subcommand("reset-login", "set a new password with the one-time code support gave you (no data access: devices still need approval)");
+  std::string reset_code;
+  reset_login->add_option("--email", email, "account email")->required();
+  reset_login->add_option("--code", reset_code, "the reset code")->required();
+  reset_login->callback(run([&] {
+    auto pw = ReadSecret("new password", "COFFER_NEW_PASSWORD", true);
+    if (!pw.ok()) return app.Finish(pw.status(), nullptr, "");
+    std::string server = g.server;
+    if (server.empty()) {
+      auto vault = app.OpenVault();
+      if (vault.ok()) server = (*vault)->server_url();
+    }
+    Status st = client::RedeemResetCode(server, g.ca_file, email, reset_code, *pw);
+    return app.Finish(st, {{"email", email}}, "Password replaced. Log in on a device with `coffer device link` (an enrolled device must approve it) or `coffer recover`.");
+  }));
+
   // ---- files ----
   std::vector<std::string> paths;
   auto* put = cli.add_subcommand("put", "upload files and folders into a remote folder: put LOCAL... REMOTE_FOLDER");
@@ -459,6 +478,59 @@ int Main(int argc, char** argv) {
           return NotFoundError(path + " has no version " + std::to_string(version_number));
         },
         "Restored version " + std::to_string(version_number) + " of " + path + " as its newest version.");
+  }));
+
+  // ---- support grants and the access log (issue 5) ----
+  auto* support = cli.add_subcommand("support", "grants that let support staff act on this account");
+  support->require_subcommand(1);
+  auto* grant = support->add_subcommand("grant", "sign a grant code for support: grant --scope S [--scope S] --for 2h");
+  std::vector<std::string> grant_scopes;
+  std::string grant_for = "2h", grant_reason, grant_id;
+  grant->add_option("--scope", grant_scopes, "metadata | restore-trash (repeatable)")->required();
+  grant->add_option("--for", grant_for, "lifetime, e.g. 30m, 2h, 7d (at most 30d)");
+  grant->add_option("--reason", grant_reason, "a note for support and the log, e.g. the ticket number");
+  grant->callback(run([&] {
+    auto duration = client::ParseGrantDuration(grant_for);
+    if (!duration.ok()) return app.Finish(duration.status(), nullptr, "");
+    auto vault = app.Unlocked();
+    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
+    auto issued = client::IssueGrant(**vault, g.ca_file, {grant_scopes, *duration, grant_reason});
+    if (!issued.ok()) return app.Finish(issued.status(), nullptr, "");
+    return app.Finish(OkStatus(), {{"grant_id", issued->grant_id}, {"code", issued->code}, {"scopes", issued->scopes}, {"expires_at", issued->expires_at}},
+                      "Grant " + issued->grant_id + " (" + issued->scopes + ") until " + FormatTime(issued->expires_at) +
+                          ". Give support this code:\n\n    " + issued->code + "\n\nEnd it early with `coffer support revoke " + issued->grant_id + "`.");
+  }));
+  auto* revoke_grant = support->add_subcommand("revoke", "end a grant early");
+  revoke_grant->add_option("grant-id", grant_id)->required();
+  revoke_grant->callback(run([&] {
+    auto vault = app.Unlocked();
+    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
+    return app.Finish(client::RevokeGrant(**vault, g.ca_file, grant_id), {{"grant_id", grant_id}}, "Grant " + grant_id + " revoked.");
+  }));
+  auto* list_grants = support->add_subcommand("list", "this account's grants");
+  list_grants->callback(run([&] {
+    auto vault = app.Unlocked();
+    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
+    auto grants = client::ListGrants(**vault, g.ca_file);
+    if (!grants.ok()) return app.Finish(grants.status(), nullptr, "");
+    json arr = json::array();
+    std::string text;
+    for (const auto& v : *grants) {
+      arr.push_back({{"grant_id", v.grant_id}, {"device_id", v.device_id}, {"scopes", v.scopes}, {"issued_at", v.issued_at},
+                     {"expires_at", v.expires_at}, {"revoked_at", v.revoked_at}, {"note", v.note}});
+      text += v.grant_id + "  " + v.scopes + "  until " + FormatTime(v.expires_at) + (v.revoked_at ? "  revoked" : "") + "  " +
+              client::PrintableText(v.note, 80) + "\n";
+    }
+    if (grants->empty()) text = "No grants.";
+    return app.Finish(OkStatus(), {{"grants", arr}}, text);
+  }));
+  auto* audit = cli.add_subcommand("audit", "show and verify the access log: every staff action on this account");
+  audit->callback(run([&] {
+    auto vault = app.Unlocked();
+    if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
+    auto report = client::RunAudit(**vault, g.ca_file);
+    if (!report.ok()) return app.Finish(report.status(), nullptr, "");
+    return app.Finish(OkStatus(), client::AuditJson(*report), client::AuditText(*report));
   }));
 
   // ---- trash ----
