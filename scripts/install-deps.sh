@@ -15,6 +15,7 @@ PACKAGES=(
   libcli11-dev            # command-line parsing
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and micro-benchmarks
   python3 ca-certificates
+  haproxy curl            # scripts/cluster.sh: load balancer in front of several coffer-server instances
 )
 
 missing=()
