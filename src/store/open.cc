@@ -1,8 +1,11 @@
 #include "store/open.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include "store/local/local_blob_store.h"
+#include "store/s3/s3_blob_store.h"
+#include "store/postgres/postgres_meta_store.h"
 #include "store/sqlite/sqlite_meta_store.h"
 #include "store/sqlite/sqlite_staff_store.h"
 
@@ -32,8 +35,14 @@ StatusOr<std::unique_ptr<MetaStore>> OpenMetaStore(const std::string& url) {
     COFFER_ASSIGN_OR_RETURN(std::unique_ptr<SqliteMetaStore> store, SqliteMetaStore::Open(path));
     return std::unique_ptr<MetaStore>(std::move(store));
   }
-  return InvalidArgumentError("unsupported metadata store URL \"" + url +
-                              "\" (supported: sqlite://, later postgresql://)");
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    COFFER_ASSIGN_OR_RETURN(std::unique_ptr<PostgresMetaStore> store, PostgresMetaStore::Open(url));
+    return std::unique_ptr<MetaStore>(std::move(store));
+  }
+  // Only the scheme is echoed: the rest of a URL may hold a password.
+  const std::string scheme = url.substr(0, std::min(url.find(':'), size_t{16}));
+  return InvalidArgumentError("unsupported metadata store URL scheme \"" + scheme +
+                              "\" (supported: sqlite:///abs/path, postgresql://user@host:port/db)");
 }
 
 StatusOr<std::unique_ptr<StaffStore>> OpenStaffStore(const std::string& url) {
@@ -53,7 +62,11 @@ StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& url) {
     COFFER_ASSIGN_OR_RETURN(std::unique_ptr<LocalBlobStore> store, LocalBlobStore::Open(path));
     return std::unique_ptr<BlobStore>(std::move(store));
   }
-  return InvalidArgumentError("unsupported blob store URL \"" + url + "\" (supported: file://, later s3://)");
+  if (url.starts_with("s3://")) {
+    COFFER_ASSIGN_OR_RETURN(std::unique_ptr<s3::S3BlobStore> store, s3::S3BlobStore::Open(url));
+    return std::unique_ptr<BlobStore>(std::move(store));
+  }
+  return InvalidArgumentError("unsupported blob store URL \"" + url + "\" (supported: file://, s3://)");
 }
 
 }  // namespace coffer::store
