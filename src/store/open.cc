@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "store/local/local_blob_store.h"
+#include "store/s3/s3_blob_store.h"
 #include "store/postgres/postgres_meta_store.h"
 #include "store/sqlite/sqlite_meta_store.h"
 #include "store/sqlite/sqlite_staff_store.h"
@@ -61,7 +62,11 @@ StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& url) {
     COFFER_ASSIGN_OR_RETURN(std::unique_ptr<LocalBlobStore> store, LocalBlobStore::Open(path));
     return std::unique_ptr<BlobStore>(std::move(store));
   }
-  return InvalidArgumentError("unsupported blob store URL \"" + url + "\" (supported: file://, later s3://)");
+  if (url.starts_with("s3://")) {
+    COFFER_ASSIGN_OR_RETURN(std::unique_ptr<s3::S3BlobStore> store, s3::S3BlobStore::Open(url));
+    return std::unique_ptr<BlobStore>(std::move(store));
+  }
+  return InvalidArgumentError("unsupported blob store URL \"" + url + "\" (supported: file://, s3://)");
 }
 
 }  // namespace coffer::store
