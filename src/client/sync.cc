@@ -340,6 +340,12 @@ struct RemoteEntry {
 
 enum class ContentFrom { kNone, kSame, kLocal, kRemote };
 
+struct Placement {
+  std::string parent;  // remote id
+  std::string name;
+  std::string item;    // remote id of the item put there
+};
+
 struct Target {
   std::string id;          // item id (new random id for local additions)
   bool dir = false;
@@ -566,12 +572,8 @@ class SyncPass {
         const ItemRow& row = remote_all_[idx];
         const std::string child = JoinRel(rel, row.name);
         if (ignore_.Ignored(child, row.kind == ItemKind::kDir)) continue;
-        if (remote_by_rel_.count(child)) {
-          // Two remote items with one name (concurrent creation elsewhere): sync the oldest
-          // id only; the other is reported and stays remote.
-          stats_.warnings.push_back("remote folder has two items called " + child + "; syncing one of them");
-          continue;
-        }
+        // Two remote items with one name (an older client, or a race): both are kept; the
+        // merge gives one of them a conflict name (ResolveNameClashes).
         std::string lower = row.name;
         std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
         if (!lower_names.insert(lower).second) {
@@ -580,7 +582,7 @@ class SyncPass {
         }
         RemoteEntry re{row, child};
         remote_.emplace(row.item_id, std::move(re));
-        remote_by_rel_[child] = row.item_id;
+        remote_by_rel_.emplace(child, row.item_id);
         if (row.kind == ItemKind::kDir) queue.emplace_back(row.item_id, child);
       }
     }
@@ -868,7 +870,12 @@ class SyncPass {
       if (ids.size() < 2) continue;
       // The item whose place came from the remote side keeps the name.
       std::stable_sort(ids.begin(), ids.end(), [&](const std::string& a, const std::string& b) {
-        return !targets_.at(a).loc_from_local && targets_.at(b).loc_from_local;
+        const Target& ta = targets_.at(a);
+        const Target& tb = targets_.at(b);
+        if (ta.loc_from_local != tb.loc_from_local) return !ta.loc_from_local;
+        const bool ba = ta.base != nullptr && ta.local >= 0, bb = tb.base != nullptr && tb.local >= 0;
+        if (ba != bb) return ba;
+        return a < b;
       });
       for (size_t i = 1; i < ids.size(); ++i) {
         Target& t = targets_.at(ids[i]);
@@ -953,12 +960,13 @@ class SyncPass {
     CopyStats copy_stats;
     std::vector<Op> ops;
     std::vector<std::string> touched;  // remote ids whose planned state the commit relies on
+    std::vector<Placement> placed;     // (parent, name) each op takes
     std::vector<Target*> in_batch;
 
     auto flush = [&]() -> Status {
       if (ops.empty()) return OkStatus();
       if (uploader) COFFER_RETURN_IF_ERROR(uploader->Flush());
-      auto precondition = [&, touched](Journal& j) -> Status { return StillAsPlanned(j, touched); };
+      auto precondition = [&, touched, placed](Journal& j) -> Status { return StillAsPlanned(j, touched, placed); };
       auto committed = journal_.Commit(std::move(ops), precondition);
       if (!committed.ok()) {
         // Someone else changed what this plan relied on (or it no longer applies): re-plan.
@@ -970,6 +978,7 @@ class SyncPass {
       for (Target* t : in_batch) MarkRemoteDone(*t);
       ops.clear();
       touched.clear();
+      placed.clear();
       in_batch.clear();
       return OkStatus();
     };
@@ -1039,6 +1048,7 @@ class SyncPass {
       } else {
         touched.push_back(parent_id);
       }
+      placed.push_back(Placement{parent_id, t.name, t.remote_id});
       ops.push_back(std::move(op));
       in_batch.push_back(&t);
       if (ops.size() >= kOpsPerRevision) COFFER_RETURN_IF_ERROR(flush());
@@ -1076,8 +1086,18 @@ class SyncPass {
   }
 
   // The commit goes through only if no other device touched what the plan relies on.
-  Status StillAsPlanned(Journal& j, const std::vector<std::string>& touched) {
+  Status StillAsPlanned(Journal& j, const std::vector<std::string>& touched, const std::vector<Placement>& placed) {
     if (j.head() == planned_head_) return OkStatus();
+    // A name this batch takes must not have been taken meanwhile by another device's item
+    // (two items with one name would make one of them unreachable by path).
+    std::set<std::string> moving(touched.begin(), touched.end());
+    for (const Placement& p : placed) moving.insert(p.item);
+    for (const Placement& p : placed) {
+      COFFER_ASSIGN_OR_RETURN(auto holder, j.Child(p.parent, p.name));
+      if (holder && holder->item_id != p.item && !moving.count(holder->item_id)) {
+        return FailedPreconditionError("remote name " + p.name + " was taken during the sync pass");
+      }
+    }
     for (const std::string& id : touched) {
       auto idx = remote_index_.find(id);
       if (idx == remote_index_.end()) continue;  // created by this pass
@@ -1104,6 +1124,7 @@ class SyncPass {
       if (!t.parent.empty() && parent_rel.empty()) {
         t.deferred = true;  // its folder could not be placed
         stats_.deferred++;
+        stats_.warnings.push_back(t.final_rel + ": its folder is not in place yet; synced next pass");
         continue;
       }
       const std::string want = JoinRel(parent_rel, t.name);
@@ -1157,6 +1178,7 @@ class SyncPass {
       if (::lstat(Abs(rel).c_str(), &st) != 0 || !SameFile(MetaOf(st), le.meta)) {
         t.deferred = true;
         stats_.deferred++;
+        stats_.warnings.push_back(rel + " changed during the sync pass; not deleted, synced next pass");
         continue;
       }
       if (::unlink(Abs(rel).c_str()) != 0 && errno != ENOENT) {
@@ -1176,6 +1198,7 @@ class SyncPass {
         // Not empty: something new appeared inside; it is uploaded next pass.
         t->deferred = true;
         stats_.deferred++;
+        stats_.warnings.push_back("folder " + rel + " was deleted remotely but is not empty here: " + Errno());
         continue;
       }
       stats_.local_deletes++;

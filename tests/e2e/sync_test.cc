@@ -1,0 +1,454 @@
+// End-to-end tests of `coffer sync` (issue "two-way sync"): three device profiles syncing one
+// folder through a real server, a random workload checked against an oracle, kill -9 at
+// random points, fork detection, watch mode, ignore rules and symlinks.
+//
+// The oracle for "no edit lost": every file write puts a unique token in the file. A token
+// may disappear from the synced tree only if some device replaced or deleted it knowingly,
+// i.e. the token was in that device's local file when the device edited or deleted it. Every
+// other token must be in exactly one file of the final tree (never lost, never duplicated).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "harness.h"
+
+namespace coffer::e2e {
+namespace {
+
+class SyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<Server>(tmp_.path() / "server");
+    server_->Start();
+  }
+
+  Device NewDevice(const std::string& name) { return Device(tmp_.path() / ("home-" + name), server_->url()); }
+
+  void CreateAccount(const Device& d) {
+    RunResult r = d.Run({"account", "create", "--email", "sync@example.org", "--device-name", "alpha",
+                         "--recovery-key-file", (tmp_.path() / "rk.txt").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  void Link(const Device& enrolled, const Device& fresh, const std::string& name) {
+    fs::path out = tmp_.path() / ("link-" + name + ".out");
+    pid_t pid = fresh.Spawn({"--json", "device", "link", "--email", "sync@example.org", "--name", name, "--timeout",
+                             "60"},
+                            out);
+    std::string code;
+    for (int i = 0; i < 600 && code.empty(); ++i) {
+      code = JsonField(ReadFile(out), "pairing_code");
+      if (code.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_FALSE(code.empty()) << ReadFile(out.string() + ".err");
+    RunResult a = enrolled.Run({"device", "approve", code});
+    ASSERT_EQ(a.exit_code, 0) << a.err;
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(out.string() + ".err");
+  }
+
+  // Three linked devices, each with its own folder synced to /Shared.
+  void SetUpThree() {
+    devices_.push_back(NewDevice("alpha"));
+    CreateAccount(devices_[0]);
+    devices_.push_back(NewDevice("beta"));
+    Link(devices_[0], devices_[1], "beta");
+    devices_.push_back(NewDevice("gamma"));
+    Link(devices_[0], devices_[2], "gamma");
+    for (int i = 0; i < 3; ++i) {
+      folders_.push_back(tmp_.path() / ("folder-" + std::to_string(i)));
+      fs::create_directories(folders_[i]);
+    }
+  }
+
+  RunResult Sync(int i, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"sync", folders_[i].string(), "/Shared"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return devices_[i].Run(args);
+  }
+
+  // Syncs every device until a full round changes nothing (or fails the test).
+  void Converge() {
+    std::string last;
+    for (int round = 0; round < 8; ++round) {
+      bool changed = false;
+      last.clear();
+      for (int i = 0; i < 3; ++i) {
+        RunResult r = devices_[i].Run({"--json", "sync", folders_[i].string(), "/Shared"});
+        ASSERT_EQ(r.exit_code, 0) << "device " << i << ": " << r.err << r.out;
+        last += "device " + std::to_string(i) + ": " + r.out + r.err;
+        for (const char* key : {"\"uploaded\":0", "\"downloaded\":0", "\"remote_moves\":0", "\"local_moves\":0",
+                                "\"remote_deletes\":0", "\"local_deletes\":0", "\"deferred\":0"}) {
+          if (r.out.find(key) == std::string::npos) changed = true;
+        }
+      }
+      if (!changed) return;
+    }
+    FAIL() << "sync did not converge in 8 rounds; the last round:\n" << last;
+  }
+
+  // ---- the workload and its oracle ----
+  std::string NewToken() { return "token-" + std::to_string(next_token_++) + "-"; }
+
+  // Writes a unique token (plus filler, sometimes enough to be chunked) into `p`.
+  void WriteToken(const fs::path& p, std::mt19937_64& rng) {
+    std::string token = NewToken();
+    std::string body = token + "\n";
+    size_t filler = rng() % 4 == 0 ? 5000 + rng() % 40000 : rng() % 200;
+    for (size_t i = 0; i < filler; ++i) body += static_cast<char>('a' + rng() % 26);
+    WriteFile(p, body);
+    live_tokens_.insert(token);
+  }
+
+  // Records that the device saw and replaced/deleted whatever `p` held (file or folder).
+  void Supersede(const fs::path& p) {
+    std::error_code ec;
+    if (fs::is_regular_file(fs::symlink_status(p, ec))) {
+      std::string body = ReadFile(p);
+      size_t nl = body.find('\n');
+      superseded_.insert(body.substr(0, nl));
+      return;
+    }
+    if (fs::is_directory(fs::symlink_status(p, ec))) {
+      for (auto& e : fs::recursive_directory_iterator(p)) {
+        if (e.is_regular_file()) Supersede(e.path());
+      }
+    }
+  }
+
+  // Every entry below `root` (relative paths), files and folders separately.
+  static void ListTree(const fs::path& root, std::vector<fs::path>& files, std::vector<fs::path>& dirs) {
+    for (auto& e : fs::recursive_directory_iterator(root)) {
+      if (e.is_directory()) dirs.push_back(e.path());
+      else if (e.is_regular_file()) files.push_back(e.path());
+    }
+  }
+
+  // One random local operation on device i's folder.
+  void RandomOp(int i, std::mt19937_64& rng) {
+    const fs::path& root = folders_[i];
+    std::vector<fs::path> files, dirs;
+    ListTree(root, files, dirs);
+    dirs.push_back(root);
+    auto pick_dir = [&]() -> fs::path { return dirs[rng() % dirs.size()]; };
+    const int kind = static_cast<int>(rng() % 100);
+    if (kind < 30 || files.empty()) {  // create
+      fs::path p = pick_dir() / ("f" + std::to_string(next_name_++) + (rng() % 2 ? ".txt" : ".bin"));
+      WriteToken(p, rng);
+    } else if (kind < 55) {  // edit in place
+      fs::path p = files[rng() % files.size()];
+      Supersede(p);
+      WriteToken(p, rng);
+    } else if (kind < 65) {  // rename in place
+      fs::path p = files[rng() % files.size()];
+      fs::rename(p, p.parent_path() / ("r" + std::to_string(next_name_++) + p.extension().string()));
+    } else if (kind < 75) {  // move to another folder
+      fs::path p = files[rng() % files.size()];
+      fs::path to = pick_dir() / ("m" + std::to_string(next_name_++) + p.extension().string());
+      fs::rename(p, to);
+    } else if (kind < 85) {  // delete a file
+      fs::path p = files[rng() % files.size()];
+      Supersede(p);
+      fs::remove(p);
+    } else if (kind < 93) {  // new folder
+      fs::create_directories(pick_dir() / ("d" + std::to_string(next_name_++)));
+    } else if (kind < 96 && dirs.size() > 1) {  // rename a folder
+      fs::path d = dirs[rng() % (dirs.size() - 1)];
+      fs::rename(d, d.parent_path() / ("dr" + std::to_string(next_name_++)));
+    } else if (dirs.size() > 1) {  // delete a folder with everything in it
+      fs::path d = dirs[rng() % (dirs.size() - 1)];
+      Supersede(d);
+      fs::remove_all(d);
+    }
+  }
+
+  // The tokens in the final tree: each must appear once; every live token must be there.
+  void CheckOracle(const fs::path& root) {
+    std::map<std::string, std::string> where;
+    std::vector<fs::path> files, dirs;
+    ListTree(root, files, dirs);
+    for (const auto& f : files) {
+      std::string body = ReadFile(f);
+      std::string token = body.substr(0, body.find('\n'));
+      ASSERT_TRUE(token.starts_with("token-")) << f << " holds something no device wrote";
+      auto [it, inserted] = where.emplace(token, f.string());
+      EXPECT_TRUE(inserted) << token << " is in two files: " << it->second << " and " << f;
+    }
+    size_t lost = 0;
+    for (const auto& token : live_tokens_) {
+      if (superseded_.count(token) || where.count(token)) continue;
+      ++lost;
+      ADD_FAILURE() << "edit lost: " << token << " was never replaced knowingly but is gone";
+    }
+    EXPECT_EQ(lost, 0u);
+  }
+
+  size_t CountConflictCopies(const fs::path& root) {
+    size_t n = 0;
+    for (auto& e : fs::recursive_directory_iterator(root)) {
+      if (e.path().filename().string().find(" (conflict from ") != std::string::npos) ++n;
+    }
+    return n;
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<Server> server_;
+  std::vector<Device> devices_;
+  std::vector<fs::path> folders_;
+  uint64_t next_token_ = 1;
+  uint64_t next_name_ = 1;
+  std::set<std::string> live_tokens_;
+  std::set<std::string> superseded_;
+};
+
+TEST_F(SyncTest, BasicTwoWayRenameConflictAndEditBeatsDelete) {
+  SetUpThree();
+  WriteFile(folders_[0] / "docs" / "a.txt", "one\n");
+  WriteFile(folders_[0] / "docs" / "b.txt", "two\n");
+  WriteRandomFile(folders_[0] / "photos" / "big.bin", 3 << 20, 7);
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  EXPECT_EQ(CompareTrees(folders_[0], folders_[1], false), "");
+
+  // A rename on one side is a move on the other, not a re-upload.
+  fs::rename(folders_[1] / "photos", folders_[1] / "pictures");
+  RunResult r = devices_[1].Run({"--json", "sync", folders_[1].string(), "/Shared"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"uploaded\":0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"remote_moves\":1"), std::string::npos) << r.out;
+  r = devices_[0].Run({"--json", "sync", folders_[0].string(), "/Shared"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"downloaded\":0"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(folders_[0] / "pictures" / "big.bin"));
+
+  // Both edit a.txt: the remote edit keeps the name, the local one becomes a conflict copy.
+  WriteFile(folders_[0] / "docs" / "a.txt", "alpha's edit\n");
+  WriteFile(folders_[1] / "docs" / "a.txt", "beta's edit\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  r = Sync(1);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("conflict"), std::string::npos) << r.out;
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  EXPECT_EQ(ReadFile(folders_[0] / "docs" / "a.txt"), "alpha's edit\n");
+  bool found = false;
+  for (auto& e : fs::directory_iterator(folders_[0] / "docs")) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("a (conflict from beta ") && name.ends_with(").txt")) {
+      found = true;
+      EXPECT_EQ(ReadFile(e.path()), "beta's edit\n");
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(CompareTrees(folders_[0], folders_[1], false), "");
+
+  // Edit beats delete, in both directions.
+  WriteFile(folders_[0] / "docs" / "b.txt", "edited while beta deleted it\n");
+  fs::remove(folders_[1] / "docs" / "b.txt");
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  EXPECT_EQ(ReadFile(folders_[1] / "docs" / "b.txt"), "edited while beta deleted it\n");
+  fs::remove_all(folders_[0] / "docs");
+  WriteFile(folders_[1] / "docs" / "b.txt", "beta edits again\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  EXPECT_EQ(ReadFile(folders_[0] / "docs" / "b.txt"), "beta edits again\n");
+  EXPECT_FALSE(fs::exists(folders_[0] / "docs" / "a.txt"));
+  EXPECT_EQ(CompareTrees(folders_[0], folders_[1], false), "");
+
+  // --status lists what is pending and changes nothing.
+  WriteFile(folders_[2] / "new.txt", "pending\n");
+  ASSERT_EQ(Sync(2).exit_code, 0);
+  WriteFile(folders_[2] / "later.txt", "x\n");
+  WriteFile(folders_[0] / "remote-news.txt", "y\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  r = devices_[2].Run({"sync", "--status", folders_[2].string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("upload later.txt"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("download remote-news.txt"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(folders_[2] / "remote-news.txt"));
+}
+
+TEST_F(SyncTest, RandomWorkloadOfTwoThousandOperationsOnThreeDevicesConverges) {
+  SetUpThree();
+  const uint64_t seed = 20261124;
+  std::mt19937_64 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  int ops = 0, rounds = 0;
+  while (ops < 2000) {
+    // Usually one device works and syncs; sometimes two work before either syncs, so that
+    // concurrent edits, renames and deletes meet in the merge.
+    const int a = static_cast<int>(rng() % 3);
+    const int b = rng() % 4 == 0 ? static_cast<int>((a + 1 + rng() % 2) % 3) : -1;
+    for (int k = 0, n = 1 + static_cast<int>(rng() % 8); k < n; ++k, ++ops) RandomOp(a, rng);
+    if (b >= 0) {
+      for (int k = 0, n = 1 + static_cast<int>(rng() % 4); k < n; ++k, ++ops) RandomOp(b, rng);
+    }
+    // Now and then, a sure conflict: the same file edited on two devices before either syncs.
+    if (++rounds % 40 == 0) {
+      const int c = (a + 1) % 3;
+      std::vector<fs::path> files, dirs;
+      ListTree(folders_[a], files, dirs);
+      for (const auto& f : files) {
+        const fs::path other = folders_[c] / fs::relative(f, folders_[a]);
+        if (!fs::exists(other)) continue;
+        Supersede(f);
+        WriteToken(f, rng);
+        Supersede(other);
+        WriteToken(other, rng);
+        ops += 2;
+        ASSERT_EQ(Sync(c).exit_code, 0);
+        break;
+      }
+    }
+    RunResult r = Sync(a);
+    ASSERT_EQ(r.exit_code, 0) << "after " << ops << " ops: " << r.err;
+    if (b >= 0) {
+      r = Sync(b);
+      ASSERT_EQ(r.exit_code, 0) << "after " << ops << " ops: " << r.err;
+    }
+  }
+  Converge();
+  EXPECT_EQ(CompareTrees(folders_[0], folders_[1], false), "");
+  EXPECT_EQ(CompareTrees(folders_[0], folders_[2], false), "");
+  CheckOracle(folders_[0]);
+  std::vector<fs::path> files, dirs;
+  ListTree(folders_[0], files, dirs);
+  const size_t conflicts = CountConflictCopies(folders_[0]);
+  std::cout << "final tree: " << files.size() << " files, " << dirs.size() << " folders, " << conflicts
+            << " conflict copies; " << live_tokens_.size() << " writes, " << superseded_.size()
+            << " knowingly replaced" << std::endl;
+  // The workload makes concurrent edits, so the merge must have met some, and made copies.
+  EXPECT_GT(files.size(), 50u);
+  EXPECT_GT(conflicts, 0u);
+  RunResult v = devices_[0].Run({"verify"});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+}
+
+TEST_F(SyncTest, KillNineAtRandomPointsLosesNothing) {
+  SetUpThree();
+  std::mt19937_64 rng(77);
+  for (int i = 0; i < 30; ++i) RandomOp(0, rng);
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  for (int kill = 0; kill < 50; ++kill) {
+    const int victim = static_cast<int>(rng() % 2);
+    for (int k = 0, n = 1 + static_cast<int>(rng() % 6); k < n; ++k) RandomOp(victim, rng);
+    for (int k = 0, n = static_cast<int>(rng() % 3); k < n; ++k) RandomOp(1 - victim, rng);
+    fs::path out = tmp_.path() / "killed.out";
+    pid_t pid = devices_[victim].Spawn({"sync", folders_[victim].string(), "/Shared"}, out);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 400));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (rng() % 3 == 0) ASSERT_EQ(Sync(1 - victim).exit_code, 0);
+  }
+  Converge();
+  EXPECT_EQ(CompareTrees(folders_[0], folders_[1], false), "");
+  EXPECT_EQ(CompareTrees(folders_[0], folders_[2], false), "");
+  CheckOracle(folders_[0]);
+  // No stray temporary files left behind by the killed passes.
+  for (auto& e : fs::recursive_directory_iterator(folders_[0])) {
+    EXPECT_FALSE(e.path().filename().string().starts_with(".coffer-")) << e.path();
+  }
+}
+
+TEST_F(SyncTest, ForkedHistoryIsDetectedByBothDevices) {
+  SetUpThree();
+  WriteFile(folders_[0] / "a.txt", "base\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  // The operator forks the service: a copy of the data serves beta from now on.
+  server_->Stop();
+  CopyTree(server_->data_dir(), tmp_.path() / "fork");
+  server_->Start();
+  Server fork(tmp_.path() / "fork");
+  fork.Start();
+  devices_[1].set_server(fork.url());
+  WriteFile(folders_[0] / "a.txt", "alpha's history\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  WriteFile(folders_[1] / "b.txt", "beta's history\n");
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  // Each branch alone looks linear. When the server shows either device the other branch:
+  devices_[1].set_server(server_->url());
+  RunResult r = Sync(1);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("fork"), std::string::npos) << r.err;
+  devices_[0].set_server(fork.url());
+  r = Sync(0);
+  EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_NE(r.err.find("fork"), std::string::npos) << r.err;
+  // Nothing local was touched by the refused passes.
+  EXPECT_EQ(ReadFile(folders_[0] / "a.txt"), "alpha's history\n");
+  EXPECT_FALSE(fs::exists(folders_[0] / "b.txt"));
+  EXPECT_EQ(ReadFile(folders_[1] / "a.txt"), "base\n");
+}
+
+TEST_F(SyncTest, WatchModeFollowsLocalAndRemoteChanges) {
+  SetUpThree();
+  fs::path out = tmp_.path() / "watch.out";
+  pid_t watcher = devices_[1].Spawn({"sync", folders_[1].string(), "/Shared", "--watch", "--debounce-ms", "200"}, out);
+  auto wait_for = [](const std::function<bool()>& cond) {
+    for (int i = 0; i < 300; ++i) {
+      if (cond()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  // Remote change -> the watcher downloads it (long poll, no local trigger).
+  WriteFile(folders_[0] / "from-alpha.txt", "hello beta\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  EXPECT_TRUE(wait_for([&] { return fs::exists(folders_[1] / "from-alpha.txt"); })) << ReadFile(out.string() + ".err");
+  // Local change -> the watcher uploads it.
+  WriteFile(folders_[1] / "from-beta.txt", "hello alpha\n");
+  EXPECT_TRUE(wait_for([&] {
+    return Sync(0).exit_code == 0 && fs::exists(folders_[0] / "from-beta.txt");
+  }));
+  ::kill(watcher, SIGTERM);
+  int status = 0;
+  ::waitpid(watcher, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(out.string() + ".err");
+}
+
+TEST_F(SyncTest, IgnoreRulesSymlinksAndModesMtimes) {
+  SetUpThree();
+  WriteFile(folders_[0] / ".cofferignore", "# build output\n*.tmp\nbuild/\n!keep.tmp\n/top-only.txt\n");
+  WriteFile(folders_[0] / "a.tmp", "ignored\n");
+  WriteFile(folders_[0] / "keep.tmp", "kept by negation\n");
+  WriteFile(folders_[0] / "build" / "out.o", "ignored too\n");
+  WriteFile(folders_[0] / "top-only.txt", "ignored at the top\n");
+  WriteFile(folders_[0] / "sub" / "top-only.txt", "not ignored below\n");
+  WriteFile(folders_[0] / "script.sh", "#!/bin/sh\n");
+  ::chmod((folders_[0] / "script.sh").c_str(), 0750);
+  fs::create_symlink("/etc/passwd", folders_[0] / "outside-link");
+  RunResult r = Sync(0);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.err;
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  EXPECT_FALSE(fs::exists(folders_[1] / "a.tmp"));
+  EXPECT_FALSE(fs::exists(folders_[1] / "build"));
+  EXPECT_FALSE(fs::exists(folders_[1] / "top-only.txt"));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(folders_[1] / "outside-link")));
+  EXPECT_EQ(ReadFile(folders_[1] / "keep.tmp"), "kept by negation\n");
+  EXPECT_EQ(ReadFile(folders_[1] / "sub" / "top-only.txt"), "not ignored below\n");
+  struct stat a, b;
+  ASSERT_EQ(::stat((folders_[0] / "script.sh").c_str(), &a), 0);
+  ASSERT_EQ(::stat((folders_[1] / "script.sh").c_str(), &b), 0);
+  EXPECT_EQ(a.st_mode & 07777, b.st_mode & 07777);
+  EXPECT_EQ(a.st_mtim.tv_sec, b.st_mtim.tv_sec);
+  EXPECT_EQ(a.st_mtim.tv_nsec, b.st_mtim.tv_nsec);
+  // Ignored local files are never deleted by sync either.
+  EXPECT_TRUE(fs::exists(folders_[0] / "a.tmp"));
+}
+
+}  // namespace
+}  // namespace coffer::e2e
