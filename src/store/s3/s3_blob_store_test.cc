@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "crypto/secret.h"
+#include "store/open.h"
 #include "store/s3/s3_xml.h"
 #include "store/testing/blob_store_conformance.h"
 #include "store/testing/store_test_util.h"
@@ -194,21 +195,25 @@ TEST(S3BlobStoreRgwTest, OpenCreatesAMissingBucketAndTwoOpensAtOnceBothSucceed) 
   EXPECT_EQ(failures.load(), 0);
 }
 
-TEST(S3BlobStoreRgwTest, OpenThroughOpenBlobStoreUrl) {
+TEST(S3BlobStoreRgwTest, OpenBlobStoreOpensS3UrlsWithAKeyPrefix) {
   const char* url = std::getenv("COFFER_TEST_S3_URL");
   ASSERT_TRUE(url != nullptr && *url != '\0') << kNoRgw;
-  STORE_ASSERT_OK_AND_ASSIGN(S3Config parsed, ParseS3Url(url));
-  // A URL with a key prefix in its path keeps this test's objects apart.
   std::string with_prefix = url;
   const std::string prefix = RandomPrefix();
   with_prefix.insert(with_prefix.find('?'), "/" + prefix);
-  STORE_ASSERT_OK_AND_ASSIGN(auto store, S3BlobStore::Open(with_prefix));
-  EXPECT_EQ(store->config().key_prefix, prefix + "/");
+  STORE_ASSERT_OK_AND_ASSIGN(auto store, OpenBlobStore(with_prefix));
   STORE_ASSERT_OK(store->Put("k", AsBytes("v")));
   std::vector<std::string> listed;
   STORE_ASSERT_OK(store->List("", [&](const std::string& k) { return listed.push_back(k), true; }));
   EXPECT_EQ(listed, std::vector<std::string>{"k"});
+
+  // Without the prefix the same object is PREFIX/k.
+  STORE_ASSERT_OK_AND_ASSIGN(auto whole_bucket, S3BlobStore::Open(std::string(url)));
+  STORE_ASSERT_OK_AND_ASSIGN(Bytes got, whole_bucket->Get(prefix + "/k"));
+  EXPECT_EQ(got, ToBytes("v"));
   STORE_ASSERT_OK(store->Delete("k"));
+  STORE_ASSERT_OK_AND_ASSIGN(bool still_there, whole_bucket->Exists(prefix + "/k"));
+  EXPECT_FALSE(still_there);
 }
 
 // ---- without a server: URL parsing and transport errors -----------------------------------------
