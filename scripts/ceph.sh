@@ -187,6 +187,20 @@ EOF
   mv "$DIR/ceph.conf.tmp" "$DIR/ceph.conf"
 fi
 
+# An existing DIR keeps the ports it was created with, whatever the environment says now:
+# polling (or writing into DIR/env) another port could find someone else's cluster there.
+conf_mon_port=$(sed -n 's/^mon host = \[v2:127\.0\.0\.1:\([0-9]*\)\]$/\1/p' "$DIR/ceph.conf")
+conf_rgw_port=$(sed -n 's/^rgw frontends = beast endpoint=127\.0\.0\.1:\([0-9]*\)$/\1/p' "$DIR/ceph.conf")
+if [ -z "$conf_mon_port" ] || [ -z "$conf_rgw_port" ]; then
+  echo "ceph.sh: cannot read the ports from $DIR/ceph.conf; run '$0 stop $DIR --purge' and start again" >&2
+  exit 1
+fi
+if [ "$conf_mon_port" != "$MON_PORT" ] || [ "$conf_rgw_port" != "$RGW_PORT" ]; then
+  echo "ceph.sh: $DIR was created with mon port $conf_mon_port and S3 port $conf_rgw_port; using those" >&2
+fi
+MON_PORT=$conf_mon_port
+RGW_PORT=$conf_rgw_port
+
 # ---- mon ---------------------------------------------------------------------------------------
 if [ ! -f "$DIR/mon.a/store.db/CURRENT" ]; then
   FSID=$(awk -F' = ' '/^fsid/{print $2}' "$DIR/ceph.conf")
