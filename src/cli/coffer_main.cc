@@ -777,11 +777,13 @@ int Main(int argc, char** argv) {
       for (const auto& w : stats->warnings) if (!g.json) std::cerr << "coffer: warning: " << w << std::endl;
       json one = SyncStatsJson(root, *stats);
       one["last_sync"] = root.last_sync;
+      one["fingerprint"] = journal.HeadFingerprint();
       arr.push_back(one);
       if (sync_status) {
         text += root.local_path + " <-> " + root.remote_path + " (last synced " +
                 (root.last_sync ? FormatTime(root.last_sync) : std::string("never")) + "): " +
-                (stats->pending.empty() ? "nothing pending\n" : std::to_string(stats->pending.size()) + " pending\n");
+                (stats->pending.empty() ? "nothing pending" : std::to_string(stats->pending.size()) + " pending") +
+                "; history fingerprint " + journal.HeadFingerprint() + "\n";
         for (const auto& line : stats->pending) text += "  " + line + "\n";
       } else {
         text += SyncSummary(root, *stats) + "\n";
@@ -843,8 +845,9 @@ int Main(int argc, char** argv) {
       client::Journal j(**vault, (*vault)->state(), id);
       Status rs = j.Refresh();
       if (!rs.ok()) return app.Finish(rs, out, "");
-      colls.push_back({{"name", c.name}, {"revision", j.head()}});
-      text += "Collection " + c.name + ": revision " + std::to_string(j.head()) + "\n";
+      colls.push_back({{"name", c.name}, {"revision", j.head()}, {"fingerprint", j.HeadFingerprint()}});
+      text += "Collection " + c.name + ": revision " + std::to_string(j.head()) + " (fingerprint " +
+              j.HeadFingerprint() + ")\n";
     }
     out["collections"] = colls;
     text = "Account: " + acct->email + "\nDevice:  " + (*vault)->device().name + " (" +

@@ -130,6 +130,10 @@ Journal::Head Journal::LoadHead() const {
 }
 
 uint64_t Journal::head() const { return LoadHead().number; }
+std::string Journal::HeadFingerprint() const {
+  const Head h = LoadHead();
+  return std::to_string(h.number) + ":" + HexEncode(ByteView(h.hash.data(), h.hash.size())).substr(0, 16);
+}
 uint32_t Journal::key_epoch() const { return LoadHead().key_epoch; }
 
 Status Journal::SaveHead(const Head& h) {

@@ -70,6 +70,10 @@ class Journal {
   StatusOr<uint64_t> Commit(std::vector<Op> ops, const std::function<Status(Journal&)>& precondition = nullptr);
 
   uint64_t head() const;
+  // "NUMBER:first 16 hex of the head revision's hash". Two devices that show the same
+  // fingerprint have verified the same history up to there; comparing it out of band is how
+  // a user catches a server that keeps devices on separate forks forever (THREAT_MODEL G3).
+  std::string HeadFingerprint() const;
   uint32_t key_epoch() const;
   const Id& collection_id() const { return collection_id_; }
 
