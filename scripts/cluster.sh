@@ -7,8 +7,9 @@
 # The instances share ONE metadata URL and ONE blob URL, taken from the environment exactly
 # as coffer-server reads them: COFFER_METADATA and COFFER_BLOBS (or a COFFER_CONFIG file),
 # with the engines' credentials in PGPASSWORD / AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or
-# the *_FILE settings (README "Configuration"). Nothing else is shared between instances
-# except the staff access-log key, DIR/staff-log.key, created by the first instance.
+# the *_FILE settings (README "Configuration"). Nothing else is shared between instances; a
+# staff console needs COFFER_LOG_KEY naming one key file for all of them (the first instance
+# creates it if missing). SERVER_ARGS go to every instance.
 #
 # Each instance listens on a free loopback port and logs every request to DIR/server-I.log.
 # HAProxy (Debian's haproxy) listens on 127.0.0.1:${COFFER_CLUSTER_PORT:-a free port} and
@@ -39,24 +40,27 @@ shift 2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # ---- stop ----------------------------------------------------------------------------------
+# Running, and not a zombie left for a parent (or a PID 1) that does not reap it.
+alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+
 # Only PIDs recorded in DIR/pids, and only while they still run the program we started.
 stop_cluster() {
   [ -f "$DIR/pids" ] || return 0
   local name pid left pids=()
   while read -r name pid; do
     [[ "$pid" =~ ^[0-9]+$ ]] || continue
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'coffer-server\|haproxy'; then
+    if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'coffer-server\|haproxy'; then
       kill -TERM "$pid" 2>/dev/null || true
       pids+=("$pid")
     fi
   done <"$DIR/pids"
   for _ in $(seq 1 100); do
     left=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    for pid in "${pids[@]}"; do alive "$pid" && left=1; done
     [ $left = 0 ] && break
     sleep 0.1
   done
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do alive "$pid" && kill -KILL "$pid" 2>/dev/null; done
   rm -f "$DIR/pids" "$DIR/env"
   return 0
 }
@@ -126,11 +130,12 @@ wait_listening() {
 }
 
 # One at a time: the first start on empty engines creates the schema, the server secret and
-# the access-log key, which the others must then read rather than race to create.
+# the access-log key, which the others must then read rather than race to create (two
+# instances creating the server secret at once could end up with different ones).
 URLS=()
 PIDS=()
 for i in $(seq 1 "$N"); do
-  "$SERVER_BIN" --listen 127.0.0.1:0 --log-key "$DIR/staff-log.key" "${SERVER_ARGS[@]}" \
+  "$SERVER_BIN" --listen 127.0.0.1:0 "${SERVER_ARGS[@]}" \
     </dev/null >"$DIR/server-$i.out" 2>"$DIR/server-$i.log" &
   pid=$!
   echo "server-$i $pid" >>"$DIR/pids"

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -94,13 +96,104 @@ Server::~Server() {
   if (pid_ > 0) Kill();
 }
 
+std::string Server::Backend() {
+  const char* backend = std::getenv("COFFER_E2E_BACKEND");
+  if (backend == nullptr || *backend == '\0') return "embedded";
+  const std::string b = backend;
+  if (b != "embedded" && b != "engines" && b != "cluster") {
+    throw std::runtime_error("COFFER_E2E_BACKEND must be embedded, engines or cluster, not \"" + b + "\"");
+  }
+  return b;
+}
+
+namespace {
+
+// Dead or a zombie nobody reaped (the instances are not our children).
+bool ProcessGone(pid_t pid) {
+  if (::kill(pid, 0) != 0) return true;
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
+std::string EnvValue(const std::string& env_file_text, const std::string& name) {
+  const std::string key = "export " + name + "='";
+  const size_t pos = env_file_text.find(key);
+  if (pos == std::string::npos) return "";
+  const size_t start = pos + key.size();
+  return env_file_text.substr(start, env_file_text.find('\'', start) - start);
+}
+
+}  // namespace
+
+void Server::StartOnEngines(bool cluster) {
+  if (meta_url_.empty()) {
+    const char* pg = std::getenv("COFFER_TEST_POSTGRES_URL");
+    const char* s3 = std::getenv("COFFER_TEST_S3_URL");
+    if (pg == nullptr || *pg == '\0' || s3 == nullptr || *s3 == '\0') {
+      throw std::runtime_error("COFFER_E2E_BACKEND=" + Backend() +
+                               " needs COFFER_TEST_POSTGRES_URL and COFFER_TEST_S3_URL (scripts/test.sh starts "
+                               "the engines with scripts/postgres.sh and scripts/ceph.sh and sources their env)");
+    }
+    // A fresh namespace per Server: the tests share one database and one bucket.
+    std::random_device rd;
+    char ns[17];
+    std::snprintf(ns, sizeof(ns), "%08x%08x", rd(), rd());
+    meta_url_ = std::string(pg) + (std::string(pg).find('?') == std::string::npos ? "?" : "&") + "schema=e2e_" + ns;
+    std::string s3_url = s3;
+    // s3://bucket[/prefix]?... -> s3://bucket[/prefix]/e2e-NS?...
+    const size_t query = std::min(s3_url.find('?'), s3_url.size());
+    blob_url_ = s3_url.substr(0, query) + "/e2e-" + ns + s3_url.substr(query);
+  }
+  fs::create_directories(data_dir_);
+  if (!cluster) {
+    std::vector<std::string> argv = {COFFER_SERVER, "--metadata", meta_url_, "--blobs", blob_url_,
+                                     "--listen", "127.0.0.1:" + std::to_string(port_)};
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+    log_ = data_dir_.string() + ".log";
+    pid_ = SpawnWithFiles(argv, {{"COFFER_TEST_FAST_KDF", "1"}}, log_.string(), log_.string() + ".err");
+    return;  // Start() waits for the "listening on" line
+  }
+  const std::string dir = data_dir_.string() + "-cluster";
+  std::vector<std::string> argv = {"/bin/bash", std::string(COFFER_SOURCE_DIR) + "/scripts/cluster.sh", "start", dir,
+                                   "3", "--"};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  std::map<std::string, std::string> env = {
+      {"COFFER_METADATA", meta_url_}, {"COFFER_BLOBS", blob_url_}, {"COFFER_SERVER_BIN", COFFER_SERVER},
+      {"COFFER_TEST_FAST_KDF", "1"}};
+  if (port_ > 0) env["COFFER_CLUSTER_PORT"] = std::to_string(port_);  // same URL after a restart
+  RunResult started = RunProcess(argv, env);
+  if (started.exit_code != 0) throw std::runtime_error("scripts/cluster.sh start failed: " + started.err);
+  const std::string env_text = ReadFile(dir + "/env");
+  url_ = EnvValue(env_text, "COFFER_CLUSTER_URL");
+  port_ = std::stoi(url_.substr(url_.rfind(':') + 1));
+  cluster_pids_.clear();
+  std::istringstream pids(EnvValue(env_text, "COFFER_CLUSTER_SERVER_PIDS") + " " +
+                          EnvValue(env_text, "COFFER_CLUSTER_LB_PID"));
+  for (pid_t p; pids >> p;) cluster_pids_.push_back(p);
+  pid_ = cluster_pids_.back();
+}
+
 void Server::Start() {
+  if (const std::string backend = Backend(); backend != "embedded") {
+    StartOnEngines(backend == "cluster");
+    if (backend == "cluster") return;
+  } else {
+    StartEmbedded();
+  }
+  WaitListening();
+}
+
+void Server::StartEmbedded() {
   // Reuse the port across restarts so device profiles keep working.
   std::string listen = "127.0.0.1:" + std::to_string(port_);
   std::vector<std::string> argv = {COFFER_SERVER, "--data", data_dir_.string(), "--listen", listen};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   log_ = data_dir_.string() + ".log";
   pid_ = SpawnWithFiles(argv, {}, log_.string(), log_.string() + ".err");
+}
+
+void Server::WaitListening() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     std::string text = ReadFile(log_) + ReadFile(log_.string() + ".err");
@@ -128,6 +221,13 @@ void Server::Start() {
 
 void Server::Stop() {
   if (pid_ <= 0) return;
+  if (!cluster_pids_.empty()) {
+    RunProcess({"/bin/bash", std::string(COFFER_SOURCE_DIR) + "/scripts/cluster.sh", "stop", data_dir_.string() + "-cluster"},
+               {});
+    cluster_pids_.clear();
+    pid_ = -1;
+    return;
+  }
   ::kill(pid_, SIGTERM);
   int status = 0;
   ::waitpid(pid_, &status, 0);
@@ -136,6 +236,16 @@ void Server::Stop() {
 
 void Server::Kill() {
   if (pid_ <= 0) return;
+  if (!cluster_pids_.empty()) {
+    for (pid_t p : cluster_pids_) ::kill(p, SIGKILL);
+    for (pid_t p : cluster_pids_) {
+      for (int i = 0; i < 500 && !ProcessGone(p); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    fs::remove(data_dir_.string() + "-cluster/pids");  // lets cluster.sh start again
+    cluster_pids_.clear();
+    pid_ = -1;
+    return;
+  }
   ::kill(pid_, SIGKILL);
   int status = 0;
   ::waitpid(pid_, &status, 0);

@@ -33,8 +33,16 @@ class TempDir {
 };
 
 // A coffer-server process with its own data directory.
+//
+// COFFER_E2E_BACKEND picks what runs behind url():
+//   embedded (default)  one process, SQLite + files in data_dir()
+//   engines             one process on PostgreSQL + S3 (COFFER_TEST_POSTGRES_URL and
+//                       COFFER_TEST_S3_URL), in a fresh schema and key prefix per Server
+//   cluster             3 processes on those engines behind HAProxy (scripts/cluster.sh)
+// The engine backends throw from Start() (the test fails) when the engine URLs are missing.
 class Server {
  public:
+  static std::string Backend();
   explicit Server(fs::path data_dir, std::vector<std::string> extra_args = {});
   ~Server();
   void Start();           // waits for the "listening on" line
@@ -45,8 +53,13 @@ class Server {
   const fs::path& data_dir() const { return data_dir_; }
 
  private:
+  void StartEmbedded();
+  void StartOnEngines(bool cluster);
+  void WaitListening();
   fs::path data_dir_;
   std::vector<std::string> extra_args_;
+  std::string meta_url_, blob_url_;  // engines/cluster: this Server's own namespace
+  std::vector<pid_t> cluster_pids_;  // cluster: the instances and HAProxy (not our children)
   pid_t pid_ = -1;
   int port_ = 0;
   std::string url_;
