@@ -202,6 +202,24 @@ class MetaStore {
   // --- server-wide settings (e.g. the secret used for fake login salts) ---
   virtual StatusOr<Bytes> GetSetting(const std::string& name) = 0;  // kNotFound
   virtual Status PutSetting(const std::string& name, ByteView value) = 0;
+
+  // --- enumeration, for migration ---
+  // Added for `coffer-server migrate` (src/server/migrate.h), which copies a whole server from
+  // one engine to another and so must find everything the per-account methods above address.
+  struct SealedKeyEntry {
+    std::string device_id;
+    uint64_t epoch = 0;
+    Bytes blob;
+  };
+  // Ids of the accounts whose id is greater than `after` ("" = from the first), ascending by
+  // id (bytewise), at most `limit` of them (limit 0 = none). Keyset paging: pass the last id
+  // of one page as `after` of the next.
+  virtual StatusOr<std::vector<std::string>> ListAccountIds(const std::string& after, size_t limit) = 0;
+  // Names of all server-wide settings, ascending (bytewise).
+  virtual StatusOr<std::vector<std::string>> ListSettingNames() = 0;
+  // Every sealed key of the account (one per device id, the stored epoch), ascending by device
+  // id; empty for an unknown account.
+  virtual StatusOr<std::vector<SealedKeyEntry>> ListSealedKeys(const std::string& account_id) = 0;
 };
 
 }  // namespace coffer::store

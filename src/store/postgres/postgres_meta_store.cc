@@ -886,4 +886,40 @@ Status PostgresMetaStore::PutSetting(const std::string& name, ByteView value) {
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// Enumeration, for migration
+
+StatusOr<std::vector<std::string>> PostgresMetaStore::ListAccountIds(const std::string& after, size_t limit) {
+  if (limit == 0) return std::vector<std::string>();
+  return Run("list accounts", [&](Connection& conn) -> StatusOr<std::vector<std::string>> {
+    COFFER_ASSIGN_OR_RETURN(
+        Result r, conn.Exec("SELECT account_id FROM accounts WHERE account_id > $1 ORDER BY account_id LIMIT $2",
+                            Params().Text(after).Int(static_cast<int64_t>(std::min<uint64_t>(limit, kMaxOrdered)))));
+    std::vector<std::string> out;
+    out.reserve(static_cast<size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.Text(i, 0));
+    return out;
+  });
+}
+
+StatusOr<std::vector<std::string>> PostgresMetaStore::ListSettingNames() {
+  return Run("list settings", [&](Connection& conn) -> StatusOr<std::vector<std::string>> {
+    COFFER_ASSIGN_OR_RETURN(Result r, conn.Exec("SELECT name FROM settings ORDER BY name"));
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.Text(i, 0));
+    return out;
+  });
+}
+
+StatusOr<std::vector<MetaStore::SealedKeyEntry>> PostgresMetaStore::ListSealedKeys(const std::string& account_id) {
+  return Run("list sealed keys of account " + account_id, [&](Connection& conn) -> StatusOr<std::vector<SealedKeyEntry>> {
+    COFFER_ASSIGN_OR_RETURN(Result r, conn.Exec("SELECT device_id, epoch, blob FROM sealed_keys WHERE account_id = $1 "
+                                                "ORDER BY device_id",
+                                                Params().Text(account_id)));
+    std::vector<SealedKeyEntry> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(SealedKeyEntry{r.Text(i, 0), r.U64(i, 1), r.Blob(i, 2)});
+    return out;
+  });
+}
+
 }  // namespace coffer::store

@@ -140,6 +140,11 @@ class PostgresMetaStore : public MetaStore {
   StatusOr<Bytes> GetSetting(const std::string& name) override;
   Status PutSetting(const std::string& name, ByteView value) override;
 
+  // --- enumeration, for migration ---
+  StatusOr<std::vector<std::string>> ListAccountIds(const std::string& after, size_t limit) override;
+  StatusOr<std::vector<std::string>> ListSettingNames() override;
+  StatusOr<std::vector<SealedKeyEntry>> ListSealedKeys(const std::string& account_id) override;
+
   // For tests: the pool (to count connections or find their backend PIDs).
   pg::Pool& PoolForTesting() { return *pool_; }
 

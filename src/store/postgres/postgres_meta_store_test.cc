@@ -29,6 +29,7 @@
 #include "store/postgres/pg_conn.h"
 #include "store/postgres/pg_schema.h"
 #include "store/testing/meta_store_conformance.h"
+#include "store/testing/meta_store_enumeration_conformance.h"
 #include "store/testing/store_test_util.h"
 
 namespace coffer::store {
@@ -133,6 +134,8 @@ StatusOr<std::unique_ptr<MetaStore>> MakeEmptyPostgresStore() {
 }
 
 COFFER_INSTANTIATE_META_STORE_CONFORMANCE(Postgres, testing::MetaStoreFixture{"Postgres", MakeEmptyPostgresStore});
+COFFER_INSTANTIATE_META_STORE_ENUMERATION_CONFORMANCE(Postgres,
+                                                      testing::MetaStoreFixture{"Postgres", MakeEmptyPostgresStore});
 
 const std::string kAccount = "00112233445566778899aabbccddeeff";
 const std::string kCollection = "ffeeddccbbaa99887766554433221100";

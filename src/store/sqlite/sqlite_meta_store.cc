@@ -973,4 +973,52 @@ Status SqliteMetaStore::PutSetting(const std::string& name, ByteView value) {
   });
 }
 
+// ---------------------------------------------------------------------------------------
+// Enumeration, for migration
+
+StatusOr<std::vector<std::string>> SqliteMetaStore::ListAccountIds(const std::string& after, size_t limit) {
+  if (limit == 0) return std::vector<std::string>();
+  return Locked("list accounts", [&]() -> StatusOr<std::vector<std::string>> {
+    COFFER_ASSIGN_OR_RETURN(
+        Stmt q, db_->Prepare("SELECT account_id FROM accounts WHERE account_id > ? ORDER BY account_id LIMIT ?"));
+    q.Bind(1, after).Bind(2, static_cast<int64_t>(std::min<uint64_t>(limit, kMaxOrdered)));
+    std::vector<std::string> out;
+    for (;;) {
+      COFFER_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(q.ColumnText(0));
+    }
+    return out;
+  });
+}
+
+StatusOr<std::vector<std::string>> SqliteMetaStore::ListSettingNames() {
+  return Locked("list settings", [&]() -> StatusOr<std::vector<std::string>> {
+    COFFER_ASSIGN_OR_RETURN(Stmt q, db_->Prepare("SELECT name FROM settings ORDER BY name"));
+    std::vector<std::string> out;
+    for (;;) {
+      COFFER_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(q.ColumnText(0));
+    }
+    return out;
+  });
+}
+
+StatusOr<std::vector<MetaStore::SealedKeyEntry>> SqliteMetaStore::ListSealedKeys(const std::string& account_id) {
+  return Locked("list sealed keys of account " + account_id, [&]() -> StatusOr<std::vector<SealedKeyEntry>> {
+    COFFER_ASSIGN_OR_RETURN(
+        Stmt q,
+        db_->Prepare("SELECT device_id, epoch, blob FROM sealed_keys WHERE account_id = ? ORDER BY device_id"));
+    q.Bind(1, account_id);
+    std::vector<SealedKeyEntry> out;
+    for (;;) {
+      COFFER_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(SealedKeyEntry{q.ColumnText(0), q.ColumnU64(1), q.ColumnBlob(2)});
+    }
+    return out;
+  });
+}
+
 }  // namespace coffer::store

@@ -130,6 +130,11 @@ class SqliteMetaStore : public MetaStore {
   StatusOr<Bytes> GetSetting(const std::string& name) override;
   Status PutSetting(const std::string& name, ByteView value) override;
 
+  // --- enumeration, for migration ---
+  StatusOr<std::vector<std::string>> ListAccountIds(const std::string& after, size_t limit) override;
+  StatusOr<std::vector<std::string>> ListSettingNames() override;
+  StatusOr<std::vector<SealedKeyEntry>> ListSealedKeys(const std::string& account_id) override;
+
   // The value of `PRAGMA <name>` on the store's connection (e.g. "synchronous"), as text.
   // For tests that check the durability settings.
   StatusOr<std::string> PragmaForTesting(std::string_view name);

@@ -18,6 +18,7 @@
 
 #include "store/sqlite/sqlite_schema.h"
 #include "store/testing/meta_store_conformance.h"
+#include "store/testing/meta_store_enumeration_conformance.h"
 #include "store/testing/store_test_util.h"
 
 namespace coffer::store {
@@ -33,6 +34,8 @@ StatusOr<std::unique_ptr<MetaStore>> MakeEmptySqliteStore() {
 }
 
 COFFER_INSTANTIATE_META_STORE_CONFORMANCE(Sqlite, testing::MetaStoreFixture{"Sqlite", MakeEmptySqliteStore});
+COFFER_INSTANTIATE_META_STORE_ENUMERATION_CONFORMANCE(Sqlite,
+                                                      testing::MetaStoreFixture{"Sqlite", MakeEmptySqliteStore});
 
 const std::string kAccount = "00112233445566778899aabbccddeeff";
 const std::string kCollection = "ffeeddccbbaa99887766554433221100";
