@@ -22,6 +22,7 @@ constexpr std::string_view kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae4
 // longer one is refused rather than buffered.
 constexpr size_t kMaxXmlBody = 16 << 20;
 constexpr size_t kMaxPartCount = 10000;  // S3's limit per multipart upload
+constexpr size_t kMultipartParallelism = 4;  // parts in flight per multipart Put
 
 Status CurlInit() {
   // curl_global_init is not thread-safe and must run once before any other libcurl call.
@@ -582,21 +583,47 @@ Status S3BlobStore::PutMultipart(const std::string& object, ByteView data) {
     return cause;
   };
 
-  std::vector<std::string> etags;
-  for (size_t offset = 0; offset < data.size(); offset += part_size) {
-    const size_t n = std::min(part_size, data.size() - offset);
-    const std::string part_number = std::to_string(etags.size() + 1);
-    Request part{.method = "PUT",
-                 .object = object,
-                 .query = {{"partNumber", part_number}, {"uploadId", upload_id}},
-                 .body = data.subspan(offset, n),
-                 .what = what + " (part " + part_number + ")"};
-    StatusOr<Response> response = Execute(part);
-    if (!response.ok()) return abort_upload(response.status());
-    if (response->status != 200) return abort_upload(ErrorFor(*response, part.what));
-    if (response->etag.empty()) return abort_upload(DataLossError(part.what + ": the reply carries no ETag"));
-    etags.push_back(response->etag);
-  }
+  // Parts go up on a few threads at once (each on its own pooled connection); the first
+  // failure stops the others from starting new parts.
+  const size_t part_count = (data.size() + part_size - 1) / part_size;
+  std::vector<std::string> etags(part_count);
+  std::atomic<size_t> next_part{0};
+  std::mutex failure_mu;
+  Status failure;  // guarded by failure_mu
+  std::atomic<bool> failed{false};
+  auto upload_parts = [&] {
+    for (size_t i = next_part++; i < part_count && !failed.load(); i = next_part++) {
+      const size_t offset = i * part_size;
+      const std::string part_number = std::to_string(i + 1);
+      Request part{.method = "PUT",
+                   .object = object,
+                   .query = {{"partNumber", part_number}, {"uploadId", upload_id}},
+                   .body = data.subspan(offset, std::min(part_size, data.size() - offset)),
+                   .what = what + " (part " + part_number + ")"};
+      StatusOr<Response> response = Execute(part);
+      Status s;
+      if (!response.ok()) {
+        s = response.status();
+      } else if (response->status != 200) {
+        s = ErrorFor(*response, part.what);
+      } else if (response->etag.empty()) {
+        s = DataLossError(part.what + ": the reply carries no ETag");
+      } else {
+        etags[i] = response->etag;
+        continue;
+      }
+      std::lock_guard lock(failure_mu);
+      if (failure.ok()) failure = s;
+      failed = true;
+    }
+  };
+  {
+    const size_t workers = std::min<size_t>({kMultipartParallelism, part_count, config_.max_connections});
+    std::vector<std::jthread> threads;
+    for (size_t w = 1; w < workers; ++w) threads.emplace_back(upload_parts);
+    upload_parts();
+  }  // joins the threads
+  if (failed) return abort_upload(failure);
 
   std::string body = "<CompleteMultipartUpload>";
   for (size_t i = 0; i < etags.size(); ++i) {

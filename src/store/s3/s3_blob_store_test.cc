@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -322,9 +323,16 @@ TEST(S3TransportTest, ConnectionRefusedIsUnavailableNamingTheEndpoint) {
 // Answers each request with the next status of a script (the last one repeats). Status 0 means
 // "read the request and never answer" (a hung server). One connection at a time, which is all
 // a store with one pool handle needs.
+struct ScriptedReply {
+  ScriptedReply(int status) : status(status) {}  // NOLINT: implicit, so scripts read {503, 200}
+  ScriptedReply(int status, std::string body) : status(status), body(std::move(body)) {}
+  int status;
+  std::string body;
+};
+
 class ScriptedHttpServer {
  public:
-  explicit ScriptedHttpServer(std::vector<int> script) : script_(std::move(script)) {
+  explicit ScriptedHttpServer(std::vector<ScriptedReply> script) : script_(std::move(script)) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -347,6 +355,15 @@ class ScriptedHttpServer {
   }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int requests() const { return requests_.load(); }
+  // "METHOD target" and the Host header of every request so far.
+  std::vector<std::string> request_lines() const {
+    std::lock_guard lock(mu_);
+    return request_lines_;
+  }
+  std::vector<std::string> hosts() const {
+    std::lock_guard lock(mu_);
+    return hosts_;
+  }
 
  private:
   // Waits until fd is readable; false when the server is being stopped.
@@ -374,8 +391,17 @@ class ScriptedHttpServer {
       while ((header_end = buffer.find("\r\n\r\n")) == std::string::npos) {
         if (!ReadMore(conn, buffer)) return;
       }
-      std::string head = buffer.substr(0, header_end);
+      const std::string raw_head = buffer.substr(0, header_end);
+      std::string head = raw_head;
       for (char& c : head) c = static_cast<char>(::tolower(c));
+      {
+        std::lock_guard lock(mu_);
+        const std::string first_line = raw_head.substr(0, raw_head.find("\r\n"));
+        request_lines_.push_back(first_line.substr(0, first_line.rfind(' ')));
+        const size_t host_at = head.find("\r\nhost: ");
+        hosts_.push_back(host_at == std::string::npos ? ""
+                                                      : raw_head.substr(host_at + 8, raw_head.find("\r\n", host_at + 2) - host_at - 8));
+      }
       size_t content_length = 0;
       if (size_t at = head.find("content-length:"); at != std::string::npos) {
         content_length = std::stoul(head.substr(at + 15));
@@ -386,7 +412,8 @@ class ScriptedHttpServer {
       buffer.erase(0, header_end + 4 + content_length);
 
       const int n = requests_.fetch_add(1);
-      const int status = script_[std::min<size_t>(n, script_.size() - 1)];
+      const ScriptedReply& scripted = script_[std::min<size_t>(n, script_.size() - 1)];
+      const int status = scripted.status;
       if (status == 0) {
         while (WaitReadable(conn)) {
           char sink[256];
@@ -394,10 +421,13 @@ class ScriptedHttpServer {
         }
         return;
       }
-      const std::string body =
-          status < 300 ? "" : "<?xml version=\"1.0\"?><Error><Code>Scripted" + std::to_string(status) + "</Code></Error>";
+      std::string body = scripted.body;
+      if (body.empty() && status >= 300) {
+        body = "<?xml version=\"1.0\"?><Error><Code>Scripted" + std::to_string(status) + "</Code></Error>";
+      }
       const std::string reply = "HTTP/1.1 " + std::to_string(status) + " Scripted\r\nContent-Length: " +
-                                std::to_string(body.size()) + "\r\nConnection: keep-alive\r\n\r\n" + body;
+                                std::to_string(body.size()) + "\r\nETag: \"etag-" + std::to_string(n) +
+                                "\"\r\nConnection: keep-alive\r\n\r\n" + body;
       if (::write(conn, reply.data(), reply.size()) != static_cast<ssize_t>(reply.size())) return;
     }
   }
@@ -411,7 +441,10 @@ class ScriptedHttpServer {
     return true;
   }
 
-  std::vector<int> script_;
+  std::vector<ScriptedReply> script_;
+  mutable std::mutex mu_;
+  std::vector<std::string> request_lines_;  // guarded by mu_
+  std::vector<std::string> hosts_;          // guarded by mu_
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};
   uint16_t port_ = 0;
@@ -419,7 +452,7 @@ class ScriptedHttpServer {
   std::thread thread_;
 };
 
-std::unique_ptr<S3BlobStore> StoreFor(const ScriptedHttpServer& server, int max_attempts = 4) {
+S3Config ConfigFor(const ScriptedHttpServer& server, int max_attempts = 4) {
   S3Config config;
   config.bucket = "coffer-test";
   config.endpoint = server.endpoint();
@@ -431,7 +464,11 @@ std::unique_ptr<S3BlobStore> StoreFor(const ScriptedHttpServer& server, int max_
   config.max_backoff = std::chrono::milliseconds(20);
   config.stall_timeout = std::chrono::seconds(1);
   config.max_connections = 1;
-  auto store = S3BlobStore::Open(std::move(config));
+  return config;
+}
+
+std::unique_ptr<S3BlobStore> StoreFor(const ScriptedHttpServer& server, int max_attempts = 4) {
+  auto store = S3BlobStore::Open(ConfigFor(server, max_attempts));
   EXPECT_TRUE(store.ok()) << store.status().ToString();
   return store.ok() ? std::move(*store) : nullptr;
 }
@@ -487,6 +524,43 @@ TEST(S3RetryTest, AHungServerTimesOutAndIsRetried) {
   ASSERT_NE(store, nullptr);
   STORE_EXPECT_OK(store->Put("a/b", AsBytes("payload")));
   EXPECT_EQ(server.requests(), 2);
+}
+
+TEST(S3RequestShapeTest, PathStyleAndVirtualHostStyleAddressing) {
+  ScriptedHttpServer server({200});
+  {
+    auto store = StoreFor(server);
+    ASSERT_NE(store, nullptr);
+    STORE_ASSERT_OK(store->Put("acct/chunk", AsBytes("x")));
+  }
+  {
+    S3Config config = ConfigFor(server);
+    // curl resolves *.localhost to loopback itself (RFC 6761), so no DNS is involved.
+    config.endpoint = "http://localhost:" + server.endpoint().substr(server.endpoint().rfind(':') + 1);
+    config.virtual_host_addressing = true;
+    STORE_ASSERT_OK_AND_ASSIGN(auto store, S3BlobStore::Open(std::move(config)));
+    STORE_ASSERT_OK(store->Put("acct/chunk", AsBytes("x")));
+  }
+  const std::string port = server.endpoint().substr(server.endpoint().rfind(':') + 1);
+  EXPECT_EQ(server.request_lines(), (std::vector<std::string>{"PUT /coffer-test/acct/chunk", "PUT /acct/chunk"}));
+  EXPECT_EQ(server.hosts(), (std::vector<std::string>{"127.0.0.1:" + port, "coffer-test.localhost:" + port}));
+}
+
+TEST(S3RequestShapeTest, AFailedPartAbortsTheMultipartUpload) {
+  ScriptedHttpServer server({{200, "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>"},
+                             200, 400, 204});
+  S3Config config = ConfigFor(server);
+  config.multipart_threshold = 5 << 20;
+  config.multipart_part_size = 5 << 20;
+  STORE_ASSERT_OK_AND_ASSIGN(auto store, S3BlobStore::Open(std::move(config)));
+  const Bytes data = TestBytes((5 << 20) * 2 + 1, 7);  // three parts
+  Status s = store->Put("acct/big", data);
+  STORE_EXPECT_CODE(s, kFailedPrecondition);
+  EXPECT_NE(s.message().find("part 2"), std::string::npos) << s.ToString();
+  EXPECT_EQ(server.request_lines(), (std::vector<std::string>{"POST /coffer-test/acct/big?uploads=",
+                                                              "PUT /coffer-test/acct/big?partNumber=1&uploadId=up-1",
+                                                              "PUT /coffer-test/acct/big?partNumber=2&uploadId=up-1",
+                                                              "DELETE /coffer-test/acct/big?uploadId=up-1"}));
 }
 
 // ---- XML replies -----------------------------------------------------------------------------
