@@ -63,7 +63,13 @@ StatusOr<Response> HandleGetRevisions(const Services& s, const Call& c) {
   COFFER_ASSIGN_OR_RETURN(std::vector<store::RevisionRecord> revs,
                           s.meta.GetRevisions(c.account_id(), cid, from, limit, kMaxRevisionReplyBytes));
   json list = json::array();
-  for (const auto& r : revs) list.push_back(json{{"number", r.number}, {"data", Base64Encode(r.data)}});
+  for (const auto& r : revs) {
+    // Another writer (another connection, or another instance) may append between the two
+    // reads; clients refuse revisions beyond the head, so answer with the head's snapshot.
+    // Revisions up to the head never change, so that snapshot is consistent.
+    if (r.number > head) break;
+    list.push_back(json{{"number", r.number}, {"data", Base64Encode(r.data)}});
+  }
   return JsonResponse(200, json{{"head", head}, {"revisions", std::move(list)}});
 }
 
