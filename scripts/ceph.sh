@@ -74,8 +74,8 @@ fi
 [ "$ACTION" = start ] || usage
 
 # ---- install ---------------------------------------------------------------------------------
-CEPH_PACKAGES=(ceph-mon ceph-osd radosgw ceph-common)
-if [ "${COFFER_CEPH_WITH_MGR:-0}" = 1 ]; then CEPH_PACKAGES+=(ceph-mgr); fi
+# ceph-mgr is installed but only started with COFFER_CEPH_WITH_MGR=1; curl polls the gateway.
+CEPH_PACKAGES=(ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl)
 missing=()
 for p in "${CEPH_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
