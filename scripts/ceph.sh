@@ -195,7 +195,8 @@ if [ -z "$conf_mon_port" ] || [ -z "$conf_rgw_port" ]; then
   echo "ceph.sh: cannot read the ports from $DIR/ceph.conf; run '$0 stop $DIR --purge' and start again" >&2
   exit 1
 fi
-if [ "$conf_mon_port" != "$MON_PORT" ] || [ "$conf_rgw_port" != "$RGW_PORT" ]; then
+if { [ -n "${COFFER_CEPH_MON_PORT:-}" ] && [ "$conf_mon_port" != "$MON_PORT" ]; } ||
+   { [ -n "${COFFER_RGW_PORT:-}" ] && [ "$conf_rgw_port" != "$RGW_PORT" ]; }; then
   echo "ceph.sh: $DIR was created with mon port $conf_mon_port and S3 port $conf_rgw_port; using those" >&2
 fi
 MON_PORT=$conf_mon_port
