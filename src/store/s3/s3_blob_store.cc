@@ -421,7 +421,7 @@ S3BlobStore::~S3BlobStore() = default;
 
 // ---- sending -----------------------------------------------------------------------------------
 
-S3BlobStore::Response S3BlobStore::ExecuteOnce(const Request& request) {
+S3BlobStore::Response S3BlobStore::ExecuteOnce(const Request& request, const std::string& payload_sha256) {
   Response response;
   std::unique_ptr<HandlePool::Lease> lease = pool_->Acquire();
   if (lease == nullptr) {
@@ -436,8 +436,7 @@ S3BlobStore::Response S3BlobStore::ExecuteOnce(const Request& request) {
                        .path = path,
                        .query = request.query,
                        .headers = request.headers,
-                       .payload_sha256_hex = request.body.empty() ? std::string(kEmptySha256)
-                                                                  : HexEncode(crypto::Sha256(request.body))};
+                       .payload_sha256_hex = payload_sha256};
   to_sign.headers.emplace_back("Host", authority_);
   const SigV4Signature signature = signer_.Sign(to_sign, std::chrono::system_clock::now());
 
@@ -500,8 +499,11 @@ S3BlobStore::Response S3BlobStore::ExecuteOnce(const Request& request) {
 
 StatusOr<S3BlobStore::Response> S3BlobStore::Execute(const Request& request) {
   thread_local std::mt19937_64 rng(std::random_device{}());
+  // Hashed once for all attempts, and before a pooled connection is taken (16 MiB take a while).
+  const std::string payload_sha256 =
+      request.body.empty() ? std::string(kEmptySha256) : HexEncode(crypto::Sha256(request.body));
   for (int attempt = 1;; ++attempt) {
-    Response response = ExecuteOnce(request);
+    Response response = ExecuteOnce(request, payload_sha256);
     const bool retry = response.transport_error.ok() ? IsRetryableHttp(response.status) : response.timed_out;
     if (!retry || attempt >= config_.max_attempts) {
       if (!response.transport_error.ok()) return response.transport_error;

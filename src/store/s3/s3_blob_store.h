@@ -118,7 +118,7 @@ class S3BlobStore : public BlobStore {
   // Sends `request` with retries; returns the final response (any HTTP status) or a
   // transport error (kUnavailable).
   StatusOr<Response> Execute(const Request& request);
-  Response ExecuteOnce(const Request& request);
+  Response ExecuteOnce(const Request& request, const std::string& payload_sha256);
   // Turns a non-2xx response into a Status naming what was attempted.
   Status ErrorFor(const Response& response, std::string_view what) const;
   Status PutMultipart(const std::string& object, ByteView data);
