@@ -355,6 +355,7 @@ class ScriptedHttpServer {
   }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int requests() const { return requests_.load(); }
+  int connections() const { return connections_.load(); }
   // "METHOD target" and the Host header of every request so far.
   std::vector<std::string> request_lines() const {
     std::lock_guard lock(mu_);
@@ -378,6 +379,7 @@ class ScriptedHttpServer {
     while (WaitReadable(listen_fd_)) {
       const int conn = ::accept(listen_fd_, nullptr, nullptr);
       if (conn < 0) continue;
+      ++connections_;
       HandleConnection(conn);
       ::close(conn);
     }
@@ -449,6 +451,7 @@ class ScriptedHttpServer {
   int wake_[2] = {-1, -1};
   uint16_t port_ = 0;
   std::atomic<int> requests_{0};
+  std::atomic<int> connections_{0};
   std::thread thread_;
 };
 
@@ -480,6 +483,8 @@ TEST(S3RetryTest, ServiceUnavailableTwiceThenSuccessIsRetried) {
   STORE_EXPECT_OK(store->Put("a/b", AsBytes("payload")));
   EXPECT_EQ(server.requests(), 3);
   EXPECT_EQ(store->requests_sent(), 3u);
+  STORE_EXPECT_OK(store->Put("a/c", AsBytes("payload")));
+  EXPECT_EQ(server.connections(), 1) << "the pooled handle keeps its connection alive across requests";
 }
 
 TEST(S3RetryTest, TooManyRequestsIsRetried) {
