@@ -170,14 +170,14 @@ size_t CollectHeader(char* data, size_t size, size_t count, void* user);
 // ---- request plumbing --------------------------------------------------------------------------
 
 struct S3BlobStore::Request {
-  std::string method;
-  std::string object;  // object name ("" for the bucket itself)
-  std::vector<std::pair<std::string, std::string>> query;
-  HeaderList headers;  // extra headers, signed
-  ByteView body;
+  std::string method = {};
+  std::string object = {};  // object name ("" for the bucket itself)
+  std::vector<std::pair<std::string, std::string>> query = {};
+  HeaderList headers = {};  // extra headers, signed
+  ByteView body = {};
   bool head = false;             // HEAD: no body expected
   size_t max_body = kMaxXmlBody;  // refuse longer replies
-  std::string what;              // for error messages: "GET a/b"
+  std::string what = {};         // for error messages: "GET a/b"
 };
 
 struct S3BlobStore::Response {

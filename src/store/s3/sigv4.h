@@ -34,22 +34,22 @@ struct SigV4Credentials {
 };
 
 struct SigV4Request {
-  std::string method;  // "GET", "PUT", ...
+  std::string method = {};  // "GET", "PUT", ...
   // The path NOT percent-encoded ("/bucket/a b"); Sign encodes it (S3 style: every byte
   // outside A-Za-z0-9-._~ and '/'). Send exactly EncodedPath(path) on the wire.
-  std::string path;
+  std::string path = {};
   // Query parameters, not percent-encoded, in any order; a parameter without '=' has an
   // empty value. Send exactly CanonicalQueryString(query) on the wire.
-  std::vector<std::pair<std::string, std::string>> query;
+  std::vector<std::pair<std::string, std::string>> query = {};
   // Headers to sign, in any order and case; must contain Host. Repeated names are joined
   // with ',' in order; values are trimmed and inner runs of spaces collapse to one.
-  HeaderList headers;
+  HeaderList headers = {};
   // Hex SHA-256 of the body, or "UNSIGNED-PAYLOAD".
-  std::string payload_sha256_hex;
+  std::string payload_sha256_hex = {};
 };
 
 struct SigV4Options {
-  std::string region;            // "us-east-1"
+  std::string region = {};       // "us-east-1"
   std::string service = "s3";
   // Generic AWS services remove "." / ".." segments and empty segments before signing; S3
   // does not (an object key may contain "//"), so this is off for S3.
