@@ -523,6 +523,10 @@ Status S3BlobStore::ErrorFor(const Response& response, std::string_view what) co
   if (!error.code.empty()) detail += " " + error.code;
   if (!error.message.empty()) detail += ": " + error.message;
   const std::string where = std::string(what) + " on S3 endpoint " + config_.endpoint + " (bucket " + config_.bucket + ")";
+  if (response.status == 403 && error.code == "RequestTimeTooSkewed") {
+    return PermissionDeniedError(where + " was refused (" + detail +
+                                 "): this machine's clock is too far from the S3 server's; fix the clock (NTP)");
+  }
   if (response.status == 403) {
     return PermissionDeniedError(where + " was refused (" + detail +
                                  "): check the S3 credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the "

@@ -505,6 +505,16 @@ TEST(S3RetryTest, BadRequestIsNotRetried) {
   EXPECT_EQ(server.requests(), 1);
 }
 
+TEST(S3RetryTest, ClockSkewIsReportedAsAClockProblem) {
+  ScriptedHttpServer server({{403, "<Error><Code>RequestTimeTooSkewed</Code><Message></Message></Error>"}});
+  auto store = StoreFor(server);
+  ASSERT_NE(store, nullptr);
+  Status s = store->Put("a/b", AsBytes("payload"));
+  STORE_EXPECT_CODE(s, kPermissionDenied);
+  EXPECT_NE(s.message().find("clock"), std::string::npos) << s.ToString();
+  EXPECT_EQ(server.requests(), 1);
+}
+
 TEST(S3RetryTest, NotFoundIsAnAnswerNotARetry) {
   ScriptedHttpServer server({404, 200});
   auto store = StoreFor(server);
