@@ -19,6 +19,7 @@
 #include "crypto/hash.h"
 #include "crypto/secret.h"
 #include "fuzz_common.h"
+#include "staff/formats/staff_formats.h"
 #include "util/bytes.h"
 
 using namespace coffer;
@@ -427,6 +428,53 @@ void ReplySeeds() {
       "rate_limited", "30");
 }
 
+// ---- staff_formats_fuzz: selector byte (0 grant, 1 log entry, 2 global entry, 3 code) ----
+void StaffSeeds() {
+  const std::string t = "staff_formats_fuzz";
+  auto device_key = crypto::SigningKey::Generate();
+  auto log_key = crypto::SigningKey::Generate();
+  staff::Grant grant;
+  grant.grant_id = RandArray<staff::kStaffIdBytes>();
+  grant.account_id = RandArray<staff::kStaffIdBytes>();
+  grant.device_id = RandArray<staff::kStaffIdBytes>();
+  grant.scopes = staff::kAllScopes;
+  grant.issued_at = 1767225600;
+  grant.expires_at = grant.issued_at + 7200;
+  grant.note = "ticket 4711";
+  staff::SignGrant(grant, device_key);
+  Write(t, "grant", Prefixed(0, grant.Encode()));
+  Write(t, "grant_code", Prefixed(3, AsBytes(staff::FormatGrantCode(grant))));
+
+  staff::LogEntry entry;
+  entry.account_id = grant.account_id;
+  entry.time = grant.issued_at + 60;
+  entry.actor_id = std::string(32, 'a');
+  entry.actor_name = "sam";
+  entry.role = "support";
+  entry.action = "metadata";
+  entry.outcome = staff::Outcome::kDone;
+  entry.reason = "ticket 4711";
+  entry.grant_id = grant.grant_id;
+  entry.detail = "3 collections";
+  const Bytes first = staff::SignLogEntry(entry, log_key);
+  Write(t, "log_entry", Prefixed(1, first));
+  entry.seq = 1;
+  entry.prev_hash = staff::EntryHash(first);
+  entry.actor_kind = staff::ActorKind::kOwner;
+  entry.outcome = staff::Outcome::kDenied;
+  entry.grant_id = {};
+  Write(t, "log_entry_owner_denied", Prefixed(1, staff::SignLogEntry(entry, log_key)));
+
+  staff::GlobalLogEntry head;
+  head.seq = 7;
+  head.prev_hash = RandArray<staff::kStaffHashBytes>();
+  head.account_id = grant.account_id;
+  head.account_length = 1;
+  head.account_head = staff::EntryHash(first);
+  head.time = entry.time;
+  Write(t, "global_entry", Prefixed(2, staff::SignGlobalLogEntry(head, log_key)));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -444,6 +492,7 @@ int main(int argc, char** argv) {
   BytesSeeds();
   ServerSeeds();
   ReplySeeds();
+  StaffSeeds();
   std::printf("seeds written under %s\n", g_out.c_str());
   return 0;
 }
