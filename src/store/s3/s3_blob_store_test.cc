@@ -152,6 +152,27 @@ TEST(S3BlobStoreRgwTest, ListFollowsContinuationTokensPastOneThousandKeys) {
   EXPECT_EQ(calls, 1001);  // stopping early works across the page boundary too
 }
 
+TEST(S3BlobStoreRgwTest, MoreThreadsThanPooledConnectionsAllComplete) {
+  STORE_ASSERT_OK_AND_ASSIGN(S3Config config, TestConfig());
+  config.max_connections = 2;  // eight threads share two handles: the rest wait their turn
+  STORE_ASSERT_OK_AND_ASSIGN(auto s3, S3BlobStore::Open(std::move(config)));
+  SelfCleaningStore store(std::move(s3));
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 8; ++i) {
+        const std::string key = "acct/t" + std::to_string(t) + "-" + std::to_string(i);
+        auto got = store.Put(key, TestBytes(1000, t * 8 + i)).ok() ? store.Get(key) : StatusOr<Bytes>(UnavailableError("put"));
+        if (!got.ok() || *got != TestBytes(1000, t * 8 + i)) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store.s3().requests_sent(), 1u + 2 * 64) << "HEAD bucket, then one PUT and one GET each, no retries";
+}
+
 TEST(S3BlobStoreRgwTest, WrongSecretIsAClearPermissionError) {
   STORE_ASSERT_OK_AND_ASSIGN(S3Config config, TestConfig());
   const std::string wrong_secret = "definitely-not-the-secret-0123456789";
