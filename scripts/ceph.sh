@@ -104,7 +104,13 @@ CEPH=(ceph --connect-timeout 10)
 exec 9>"$DIR/.start.lock"
 flock 9
 
-alive() { [ -f "$DIR/run/$1.pid" ] && kill -0 "$(cat "$DIR/run/$1.pid")" 2>/dev/null; }
+# A PID file left by a crash may name a PID that now belongs to something else.
+alive() {
+  local pid
+  pid=$(cat "$DIR/run/$1.pid" 2>/dev/null) || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'ceph-\|radosgw'
+}
 
 # wait_for SECONDS WHAT COMMAND...: polls COMMAND every 0.5 s.
 wait_for() {
