@@ -526,7 +526,7 @@ int Main(int argc, char** argv) {
   }));
   auto* audit = cli.add_subcommand("audit", "show and verify the access log: every staff action on this account");
   audit->callback(run([&] {
-    auto vault = app.Unlocked();
+    auto vault = app.OpenVault();  // not Unlocked(): the log of a locked account stays readable
     if (!vault.ok()) return app.Finish(vault.status(), nullptr, "");
     auto report = client::RunAudit(**vault, g.ca_file);
     if (!report.ok()) return app.Finish(report.status(), nullptr, "");

@@ -78,9 +78,28 @@ bool IsZeroId(const staff::Id16& id) {
 StatusOr<AuditReport> RunAudit(Vault& vault, const std::string& ca_file) {
   AuditReport report;
   LocalState& state = vault.state();
+  // A session, not the keys: the log must stay readable on an account staff locked, where
+  // Unlock() fails with 423. A locked account gets no new session, so this works with the
+  // session this device already holds (device sessions last 7 days).
+  auto explain_locked = [](const Status& st) {
+    if (st.code() == StatusCode::kPermissionDenied && st.message().find("locked") != std::string::npos) {
+      return PermissionDeniedError(st.message() +
+                                   ". `coffer audit` reads the log of a locked account with the session this "
+                                   "device already holds, and it has none left; ask support to unlock the account");
+    }
+    return st;
+  };
+  if (Status connected = vault.Connect(); !connected.ok()) return explain_locked(connected);
   const std::string account_hex = IdHex(vault.account_id());
 
-  COFFER_ASSIGN_OR_RETURN(Page log, FetchAll(vault, ca_file, "/v1/log"));
+  auto fetched = FetchAll(vault, ca_file, "/v1/log");
+  if (fetched.status().code() == StatusCode::kUnauthenticated) {
+    // The server dropped this device's session: Unlock() logs in again with the device key
+    // (and answers 423 if the account is locked, which then needs the unlock first).
+    if (Status relogin = vault.Unlock(); !relogin.ok()) return explain_locked(relogin);
+    fetched = FetchAll(vault, ca_file, "/v1/log");
+  }
+  COFFER_ASSIGN_OR_RETURN(Page log, std::move(fetched));
   if (log.public_key.size() != crypto::kSignPublicKeyBytes) {
     return SecurityError("the server's access-log key is malformed");
   }

@@ -33,7 +33,8 @@ struct AuditReport {
   bool key_pinned_now = false;  // first audit on this device
 };
 
-// `vault` must be unlocked (the account id and session are needed; the keys are not).
+// `vault` must be open and enrolled; it need not be unlocked (only the account id and a
+// session are needed, not the keys), so the log of a LOCKED account stays readable.
 StatusOr<AuditReport> RunAudit(Vault& vault, const std::string& ca_file);
 
 nlohmann::json AuditJson(const AuditReport& report);

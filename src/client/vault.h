@@ -94,6 +94,9 @@ class Vault {
 
   // Ensures a session, verifies the chain, opens the account key and keyring.
   Status Unlock();
+  // Ensures a session only, no keys: for `coffer audit`, whose log routes stay open on an
+  // account staff locked (every other route, and a new login, answer 423 there).
+  Status Connect() { return EnsureSession(); }
   const UnlockedKeys& keys() const { return *keys_; }
   const ChainState& chain() const { return *chain_; }
   const CollectionInfo* FindCollection(const std::string& name) const;

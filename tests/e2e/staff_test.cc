@@ -392,5 +392,47 @@ TEST_F(StaffTest, ResetLoginGivesNoFileAccessUntilADeviceApproves) {
   EXPECT_TRUE(used);
 }
 
+// The owner of a LOCKED account can still read the log that explains the lock (the log
+// routes stay open on a locked account), while everything else stays locked.
+TEST_F(StaffTest, AuditWorksOnALockedAccountAndNothingElseDoes) {
+  Device laptop = NewDevice("laptop");
+  const std::string email = "locked@example.org";
+  CreateAccount(laptop, email);
+  ASSERT_EQ(Support({"lookup", email, "--reason", "ticket 10: suspicious logins"}).exit_code, 0);
+  ASSERT_EQ(Audit(laptop)["length"], 1u);
+  // A session the server dropped is replaced (device-key login) while the account is open.
+  Sql(Db(), "DELETE FROM sessions WHERE account_id = '" + AccountId(email) + "'");
+  ASSERT_EQ(Audit(laptop)["length"], 1u);
+  ASSERT_EQ(Admin({"lock", email, "--reason", "ticket 10: account takeover suspected"}).exit_code, 0);
+
+  RunResult ls = laptop.Run({"ls", "/"});
+  EXPECT_NE(ls.exit_code, 0);
+  EXPECT_NE(ls.err.find("locked"), std::string::npos) << ls.err;
+  RunResult grant = laptop.Run({"support", "grant", "--scope", "metadata", "--for", "1h"});
+  EXPECT_NE(grant.exit_code, 0) << grant.out;
+
+  json audit = Audit(laptop);
+  EXPECT_EQ(audit["length"], 2u);
+  EXPECT_TRUE(HasEntry(audit, "ada", "lock", "done", "ticket 10: account takeover suspected"));
+  RunResult text = laptop.Run({"audit"});
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("ticket 10: account takeover suspected"), std::string::npos) << text.out;
+  // Still locked afterwards: reading the log did not open anything else.
+  EXPECT_NE(laptop.Run({"ls", "/"}).exit_code, 0);
+
+  // The head verified while locked is remembered: cutting the log back is reported.
+  const std::string account = AccountId(email);
+  ASSERT_FALSE(account.empty());
+  Sql(Db(), "DELETE FROM access_log WHERE account_id = '" + account + "' AND seq = 1");
+  RunResult cut = laptop.Run({"audit"});
+  EXPECT_EQ(cut.exit_code, 3) << cut.out << cut.err;
+
+  // A locked account gets no new session: without a live one, audit says what to do.
+  Sql(Db(), "DELETE FROM sessions WHERE account_id = '" + account + "'");
+  RunResult no_session = laptop.Run({"audit"});
+  EXPECT_NE(no_session.exit_code, 0);
+  EXPECT_NE(no_session.err.find("ask support to unlock"), std::string::npos) << no_session.err;
+}
+
 }  // namespace
 }  // namespace coffer::e2e
