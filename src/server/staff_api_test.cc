@@ -22,6 +22,51 @@ namespace {
 const std::vector<std::string> kAccountVerbs = {"lookup", "lock", "unlock", "reset-login", "metadata",
                                                 "restore-trash"};
 
+// The real store, except that appends to the access log can be made to fail (a full disk, a
+// lost database connection): the API must then refuse the action instead of acting unlogged.
+class AppendFailingStaffStore : public store::StaffStore {
+ public:
+  explicit AppendFailingStaffStore(store::StaffStore& real) : real_(real) {}
+  bool fail_appends = false;
+
+  Status CreateStaff(const store::StaffRecord& s) override { return real_.CreateStaff(s); }
+  StatusOr<store::StaffRecord> GetStaff(const std::string& id) override { return real_.GetStaff(id); }
+  StatusOr<store::StaffRecord> GetStaffByName(const std::string& n) override { return real_.GetStaffByName(n); }
+  StatusOr<std::vector<store::StaffRecord>> ListStaff() override { return real_.ListStaff(); }
+  Status SetStaffDisabled(const std::string& id, bool d) override { return real_.SetStaffDisabled(id, d); }
+  Status CreateStaffSession(const store::StaffSessionRecord& s) override { return real_.CreateStaffSession(s); }
+  StatusOr<store::StaffSessionRecord> GetStaffSession(ByteView h, int64_t now) override {
+    return real_.GetStaffSession(h, now);
+  }
+  Status DeleteStaffSession(ByteView h) override { return real_.DeleteStaffSession(h); }
+  Status PutGrant(const store::GrantRecord& g) override { return real_.PutGrant(g); }
+  StatusOr<store::GrantRecord> GetGrant(const std::string& id) override { return real_.GetGrant(id); }
+  StatusOr<std::vector<store::GrantRecord>> ListGrants(const std::string& a) override { return real_.ListGrants(a); }
+  Status RevokeGrant(const std::string& a, const std::string& g, int64_t now) override {
+    return real_.RevokeGrant(a, g, now);
+  }
+  Status PutResetCode(const std::string& a, ByteView h, int64_t e) override { return real_.PutResetCode(a, h, e); }
+  StatusOr<Bytes> GetResetCode(const std::string& a, int64_t now) override { return real_.GetResetCode(a, now); }
+  Status DeleteResetCode(const std::string& a) override { return real_.DeleteResetCode(a); }
+  StatusOr<store::LogHead> GetLogHead(const std::string& a) override { return real_.GetLogHead(a); }
+  StatusOr<store::LogHead> GetGlobalLogHead() override { return real_.GetGlobalLogHead(); }
+  Status AppendLogEntry(const std::string& account_id, uint64_t seq, ByteView entry, ByteView entry_hash,
+                        uint64_t global_seq, ByteView global_entry, ByteView global_hash) override {
+    if (fail_appends) return UnavailableError("test: the log store is unavailable");
+    return real_.AppendLogEntry(account_id, seq, entry, entry_hash, global_seq, global_entry, global_hash);
+  }
+  StatusOr<std::vector<store::LogEntryRecord>> GetLogEntries(const std::string& a, uint64_t from,
+                                                             size_t limit) override {
+    return real_.GetLogEntries(a, from, limit);
+  }
+  StatusOr<std::vector<store::LogEntryRecord>> GetGlobalLogEntries(uint64_t from, size_t limit) override {
+    return real_.GetGlobalLogEntries(from, limit);
+  }
+
+ private:
+  store::StaffStore& real_;
+};
+
 class StaffApiTest : public ApiTest {
  protected:
   void SetUp() override {
@@ -30,11 +75,12 @@ class StaffApiTest : public ApiTest {
     auto staff = store::SqliteStaffStore::Open(dir_ + "/meta.sqlite");
     ASSERT_TRUE(staff.ok()) << staff.status().ToString();
     staff_ = std::move(staff).value();
+    logged_store_ = std::make_unique<AppendFailingStaffStore>(*staff_);
     ApiOptions options;
     options.default_quota_bytes = quota_;
     options.gc_grace_seconds = gc_grace_;
     options.clock = [this] { return now_; };
-    options.staff = staff_.get();
+    options.staff = logged_store_.get();
     options.log_key_file = dir_ + "/staff-log.key";
     auto api = Api::Create(*meta_, *blobs_, std::move(options));
     ASSERT_TRUE(api.ok()) << api.status().ToString();
@@ -48,6 +94,7 @@ class StaffApiTest : public ApiTest {
 
   void TearDown() override {
     api_.reset();
+    logged_store_.reset();
     staff_.reset();
     ApiTest::TearDown();
   }
@@ -139,6 +186,7 @@ class StaffApiTest : public ApiTest {
   }
 
   std::unique_ptr<store::SqliteStaffStore> staff_;
+  std::unique_ptr<AppendFailingStaffStore> logged_store_;  // what the Api uses
   std::string support_token_;
   std::string admin_token_;
   TestAccount alice_;
@@ -330,6 +378,46 @@ TEST_F(StaffApiTest, AWidenedGrantDoesNotMatchTheRegisteredOne) {
   Response r = Staff("metadata", support_token_, alice_, "ticket 4711", staff::FormatGrantCode(g));
   EXPECT_EQ(r.status, 403);
   ExpectDeniedEntry(alice_, "metadata", "does not match", g.grant_id);
+}
+
+TEST_F(StaffApiTest, WhenTheLogCannotBeWrittenNothingHappens) {
+  staff::Grant g;
+  const std::string code = MakeGrant(alice_, staff::kAllScopes, 3600, true, &g);
+  const size_t before = Log(alice_).size();
+  logged_store_->fail_appends = true;
+
+  auto expect_unavailable = [](const Response& r) {
+    EXPECT_EQ(r.status, 503) << AsChars(r.body);
+    EXPECT_NE(ErrorMessage(r).find("not performed"), std::string::npos) << ErrorMessage(r);
+  };
+  Response lock = Staff("lock", admin_token_, alice_);
+  expect_unavailable(lock);
+  EXPECT_FALSE(meta_->GetAccount(alice_.account_id)->locked);
+
+  Response reset = Staff("reset-login", support_token_, alice_);
+  expect_unavailable(reset);
+  EXPECT_FALSE(ParseBody(reset).contains("reset_code"));
+  EXPECT_EQ(staff_->GetResetCode(alice_.account_id, now_).status().code(), StatusCode::kNotFound);
+
+  Response lookup = Staff("lookup", support_token_, alice_);
+  expect_unavailable(lookup);
+  EXPECT_FALSE(ParseBody(lookup).contains("email"));
+  Response meta = Staff("metadata", support_token_, alice_, "ticket 4711", code);
+  expect_unavailable(meta);
+  EXPECT_FALSE(ParseBody(meta).contains("collections"));
+  // A refusal that cannot be logged is still a refusal.
+  EXPECT_EQ(Staff("metadata", support_token_, alice_).status, 503);
+
+  // The owner's side: a grant is neither registered nor revoked unlogged.
+  staff::Grant unregistered;
+  MakeGrant(alice_, staff::kScopeMetadata, 3600, /*register_it=*/false, &unregistered);
+  expect_unavailable(SendJson("POST", "/v1/support/grants", json{{"grant", B64(unregistered.Encode())}}, alice_.token));
+  EXPECT_EQ(staff_->GetGrant(staff::Id16Hex(unregistered.grant_id)).status().code(), StatusCode::kNotFound);
+  expect_unavailable(Send("DELETE", "/v1/support/grants/" + staff::Id16Hex(g.grant_id), {}, alice_.token));
+  EXPECT_EQ(staff_->GetGrant(staff::Id16Hex(g.grant_id))->revoked_at, 0);
+
+  logged_store_->fail_appends = false;
+  EXPECT_EQ(Log(alice_).size(), before);
 }
 
 }  // namespace
