@@ -672,7 +672,11 @@ StatusOr<std::vector<VersionRow>> Journal::Versions(const std::string& item_id) 
 }
 
 StatusOr<std::vector<ItemRow>> Journal::AllItems() {
-  Stmt s(state_.db(), std::string("SELECT ") + kItemCols + " FROM items WHERE collection_id=?");
+  // Without the content column (X'' in its place): a tree of 100,000 small inline files would
+  // otherwise hold every file's bytes in memory. Callers fetch content with Get().
+  Stmt s(state_.db(),
+         "SELECT item_id, parent_id, name, kind, version, size, mtime_ns, mode, X'', trashed, trashed_at, revision "
+         "FROM items WHERE collection_id=?");
   s.Bind(1, cid_);
   std::vector<ItemRow> out;
   while (true) {

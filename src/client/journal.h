@@ -86,7 +86,8 @@ class Journal {
   StatusOr<std::optional<ItemRow>> Get(const std::string& item_id);
   StatusOr<std::vector<VersionRow>> Versions(const std::string& item_id);
   StatusOr<std::vector<ItemRow>> Trashed();
-  // Every item of the collection, trashed ones included (one query: sync walks whole trees).
+  // Every item of the collection, trashed ones included, WITHOUT content (one query: sync
+  // walks whole trees; Get() has the content).
   StatusOr<std::vector<ItemRow>> AllItems();
   StatusOr<std::string> PathOf(const std::string& item_id);
   // Every chunk id referenced by any version of any item (live, trashed, old versions).

@@ -334,7 +334,7 @@ struct LocalEntry {
 };
 
 struct RemoteEntry {
-  ItemRow row;
+  const ItemRow* row;  // points into SyncPass::remote_all_, which is not resized after loading
   std::string rel;
 };
 
@@ -362,6 +362,7 @@ struct Target {
   bool done = false;       // both sides now agree
   bool deferred = false;
   bool conflict_copy = false;
+  bool committed = false;  // a remote operation for it was committed this pass
   std::string final_rel;   // computed
   Content uploaded;        // content uploaded this pass (kLocal)
   FileMeta uploaded_meta;
@@ -580,7 +581,7 @@ class SyncPass {
           stats_.warnings.push_back("names that differ only in case: " + child +
                                     " (they clash on case-insensitive file systems)");
         }
-        RemoteEntry re{row, child};
+        RemoteEntry re{&row, child};
         remote_.emplace(row.item_id, std::move(re));
         remote_by_rel_.emplace(child, row.item_id);
         if (row.kind == ItemKind::kDir) queue.emplace_back(row.item_id, child);
@@ -625,7 +626,7 @@ class SyncPass {
       LocalEntry& l = locals_[i];
       auto r = remote_by_rel_.find(l.rel);
       if (r != remote_by_rel_.end() && !base_.count(r->second) && !claimed.count(r->second) &&
-          (remote_.at(r->second).row.kind == ItemKind::kDir) == l.meta.dir) {
+          (remote_.at(r->second).row->kind == ItemKind::kDir) == l.meta.dir) {
         l.item = r->second;
         claimed.insert(r->second);
         continue;
@@ -648,7 +649,7 @@ class SyncPass {
     return {parent, name};
   }
   std::pair<std::string, std::string> RemoteLoc(const RemoteEntry& r) {
-    return {r.row.parent_id == remote_root_id_ ? "" : r.row.parent_id, r.row.name};
+    return {r.row->parent_id == remote_root_id_ ? "" : r.row->parent_id, r.row->name};
   }
   std::pair<std::string, std::string> BaseLoc(const BaseRow& b) {
     const std::string prel = ParentRel(b.rel);
@@ -680,9 +681,9 @@ class SyncPass {
       if (r != remote_.end()) t.remote = &r->second;
       if (l != local_of.end()) t.local = l->second;
       const LocalEntry* le = t.local >= 0 ? &locals_[t.local] : nullptr;
-      t.dir = le ? le->meta.dir : t.remote ? t.remote->row.kind == ItemKind::kDir : t.base->meta.dir;
+      t.dir = le ? le->meta.dir : t.remote ? t.remote->row->kind == ItemKind::kDir : t.base->meta.dir;
       const bool lchanged = le && !t.dir && (!t.base || !SameFile(le->meta, t.base->meta));
-      const bool rchanged = t.remote && !t.dir && (!t.base || t.remote->row.version != t.base->version);
+      const bool rchanged = t.remote && !t.dir && (!t.base || t.remote->row->version != t.base->version);
       if (le && t.remote) {
         t.content = t.dir ? ContentFrom::kSame
                     : lchanged && rchanged ? ContentFrom::kNone  // decided below
@@ -716,7 +717,8 @@ class SyncPass {
         t.loc_from_local = true;
         std::tie(t.parent, t.name) = LocalLoc(*le);
       } else {
-        t.deleted = true;  // gone on both sides
+        t.deleted = true;  // gone on both sides (or ignored now): only the base row goes
+        t.done = true;
       }
       if (t.recreate) t.remote_id = IdHex(RandomId());
       targets_.emplace(id, std::move(t));
@@ -753,9 +755,16 @@ class SyncPass {
     return h == content.content_hash;
   }
 
+  // The item list is loaded without contents; the few items that need one fetch it here.
+  StatusOr<Content> RemoteContent(const RemoteEntry& r) {
+    COFFER_ASSIGN_OR_RETURN(auto row, journal_.Get(r.row->item_id));
+    if (!row) return DataLossError("remote item " + r.row->item_id + " vanished from the verified state");
+    return Content::Decode(row->content);
+  }
+
   Status ResolveBothChanged(Target& t) {
     const LocalEntry& le = locals_[t.local];
-    COFFER_ASSIGN_OR_RETURN(Content rc, Content::Decode(t.remote->row.content));
+    COFFER_ASSIGN_OR_RETURN(Content rc, RemoteContent(*t.remote));
     auto equal = LocalEquals(le, rc);
     if (!equal.ok()) {
       t.deferred = true;  // unreadable right now: decide next pass
@@ -774,7 +783,7 @@ class SyncPass {
     for (auto& [oid, other] : targets_) {
       if (other.deleted || other.dir || other.local >= 0 || !other.remote || other.parent != t.parent) continue;
       if (!other.name.starts_with(stem + " (conflict from ")) continue;
-      auto oc = Content::Decode(other.remote->row.content);
+      auto oc = RemoteContent(*other.remote);
       if (!oc.ok()) continue;
       auto same = LocalEquals(le, *oc);
       if (!same.ok() || !*same) continue;
@@ -988,7 +997,7 @@ class SyncPass {
       const std::string parent_id = RemoteParentId(t);
       const bool is_new = !t.remote || t.recreate;
       const bool upload = !t.dir && t.content == ContentFrom::kLocal;
-      const bool moved = !is_new && (t.remote->row.parent_id != parent_id || t.remote->row.name != t.name);
+      const bool moved = !is_new && (t.remote->row->parent_id != parent_id || t.remote->row->name != t.name);
       if (!is_new && !upload && !moved) {
         t.done = t.local >= 0 && t.content != ContentFrom::kRemote;  // remote already right
         continue;
@@ -1056,7 +1065,7 @@ class SyncPass {
     // Deletions: trash the top-most deleted remote items only (a trashed folder hides all).
     for (auto& [id, t] : targets_) {
       if (!t.deleted || !t.remote) continue;
-      const std::string& rparent = t.remote->row.parent_id;
+      const std::string& rparent = t.remote->row->parent_id;
       if (rparent != remote_root_id_) {
         auto p = targets_.find(rparent);
         if (p != targets_.end() && p->second.deleted && p->second.remote) continue;
@@ -1078,6 +1087,7 @@ class SyncPass {
   }
 
   void MarkRemoteDone(Target& t) {
+    t.committed = true;
     if (t.deleted) {
       t.done = t.local < 0;
       return;
@@ -1157,7 +1167,7 @@ class SyncPass {
         } else if (::mkdir(Abs(want).c_str(), 0755) != 0) {
           return LocalError("cannot create folder " + Abs(want) + ": " + Errno());
         }
-        if (t.remote) ::chmod(Abs(want).c_str(), (t.remote->row.mode & 07777) ? t.remote->row.mode & 07777 : 0755);
+        if (t.remote) ::chmod(Abs(want).c_str(), (t.remote->row->mode & 07777) ? t.remote->row->mode & 07777 : 0755);
         cur_rel_[t.id] = want;
         t.done = true;
       } else {
@@ -1263,7 +1273,10 @@ class SyncPass {
         return OkStatus();
       }
     }
-    Status st2 = DownloadFile(vault_, t.remote->row, Abs(rel), root_.remote_path + "/" + t.remote->rel,
+    auto full = journal_.Get(t.remote->row->item_id);
+    if (!full.ok()) return full.status();
+    if (!*full) return DataLossError("remote item " + t.remote->row->item_id + " vanished from the verified state");
+    Status st2 = DownloadFile(vault_, **full, Abs(rel), root_.remote_path + "/" + t.remote->rel,
                               [&](uint64_t n) {
                                 stats_.bytes_downloaded += n;
                                 Tick(n);
@@ -1284,6 +1297,8 @@ class SyncPass {
   }
 
   // ---- base ----
+  // Writes only the rows that differ from the loaded base, so that a pass over an unchanged
+  // tree of 100,000 files writes nothing but its timestamp.
   Status SaveBase() {
     LocalState& state = journal_state();
     COFFER_RETURN_IF_ERROR(state.Begin());
@@ -1291,13 +1306,10 @@ class SyncPass {
       state.Rollback();
       return st;
     };
-    Stmt del(state.db(), "DELETE FROM sync_base WHERE root_id=?");
-    del.Bind(1, root_.id);
-    Status st = del.Run();
-    if (!st.ok()) return fail(st);
     Stmt ins(state.db(),
              "INSERT OR REPLACE INTO sync_base(root_id, item_id, rel, dir, version, size, mtime_ns, mode, ino) "
              "VALUES(?,?,?,?,?,?,?,?,?)");
+    Stmt del(state.db(), "DELETE FROM sync_base WHERE root_id=? AND item_id=?");
     auto put = [&](const std::string& id, const std::string& rel, uint64_t version, const FileMeta& m) -> Status {
       ins.Reset();
       ins.Bind(1, root_.id).Bind(2, id).Bind(3, rel).Bind(4, int64_t{m.dir}).Bind(5, static_cast<int64_t>(version));
@@ -1305,30 +1317,47 @@ class SyncPass {
       ins.Bind(9, static_cast<int64_t>(m.ino));
       return ins.Run();
     };
+    auto erase = [&](const std::string& id) -> Status {
+      del.Reset();
+      del.Bind(1, root_.id).Bind(2, id);
+      return del.Run();
+    };
     for (auto& [id, t] : targets_) {
-      if (t.done && !t.deleted) {
+      Status st;
+      if (t.done && t.deleted) {
+        if (t.base) st = erase(t.base->id);
+      } else if (t.done) {
         const std::string rel = CurrentRel(id);
-        struct stat lst;
-        auto remote = journal_.Get(t.remote_id);
-        if (rel.empty() || ::lstat(Abs(rel).c_str(), &lst) != 0 || !remote.ok() || !*remote) {
-          if (t.base) st = put(t.base->id, t.base->rel, t.base->version, t.base->meta);
-        } else {
-          FileMeta m = MetaOf(lst);
-          // An upload recorded what was read; if the file moved on since, the next pass sees it.
-          if (t.content == ContentFrom::kLocal && !t.dir) m = t.uploaded_meta;
-          st = put(t.remote_id, rel, (*remote)->version, m);
+        const bool acted = t.committed || t.local < 0 || rel != locals_[t.local].rel || t.content == ContentFrom::kRemote;
+        uint64_t version = t.remote ? t.remote->row->version : 0;
+        FileMeta meta = t.local >= 0 ? locals_[t.local].meta : FileMeta{};
+        bool known = !rel.empty() && (t.remote || t.committed);
+        if (acted) {
+          struct stat lst;
+          auto remote = journal_.Get(t.remote_id);
+          if (rel.empty() || ::lstat(Abs(rel).c_str(), &lst) != 0 || !remote.ok() || !*remote) {
+            known = false;
+          } else {
+            version = (*remote)->version;
+            meta = MetaOf(lst);
+            // An upload recorded what was read; if the file moved on since, the next pass sees it.
+            if (t.content == ContentFrom::kLocal && !t.dir) meta = t.uploaded_meta;
+          }
         }
-      } else if (t.done && t.deleted) {
-        continue;
-      } else if (t.base) {
-        st = put(t.base->id, t.base->rel, t.base->version, t.base->meta);
+        if (!known) continue;  // keep the old row (if any): the next pass decides again
+        const bool same = t.base && t.base->id == t.remote_id && t.base->rel == rel && t.base->version == version &&
+                          SameFile(t.base->meta, meta);
+        if (!same) {
+          if (t.base && t.base->id != t.remote_id) st = erase(t.base->id);
+          if (st.ok()) st = put(t.remote_id, rel, version, meta);
+        }
       }
       if (!st.ok()) return fail(st);
       if (!t.deferred && !t.deleted && t.content == ContentFrom::kSame) stats_.unchanged++;
     }
     Stmt last(state.db(), "UPDATE sync_roots SET last_sync=? WHERE root_id=?");
     last.Bind(1, static_cast<int64_t>(std::time(nullptr))).Bind(2, root_.id);
-    st = last.Run();
+    Status st = last.Run();
     if (!st.ok()) return fail(st);
     return state.Commit();
   }
