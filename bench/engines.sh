@@ -103,7 +103,7 @@ now() { date +%s.%N; }
 # A fresh, unique namespace in the shared database and bucket.
 fresh_engine_urls() {
   local ns
-  ns=$(tr -dc 'a-f0-9' </dev/urandom | head -c 12)
+  ns=$(python3 -c 'import secrets; print(secrets.token_hex(6))')
   local pg="$COFFER_TEST_POSTGRES_URL" s3="$COFFER_TEST_S3_URL"
   case "$pg" in *\?*) META="$pg&schema=bench_$ns" ;; *) META="$pg?schema=bench_$ns" ;; esac
   BLOBS="${s3%%\?*}/bench-$ns"
@@ -168,8 +168,8 @@ for backend in "${BACKEND_LIST[@]}"; do
     t2=$(now)
     diff -rq "$CORPUS" "$WORK/run/restore/$NAME" >/dev/null ||
       { echo "engines.sh: $backend run $run: the restored tree differs from the corpus" >&2; exit 1; }
-    ingest=$(python3 -c "print($t1 - $t0)")
-    restore=$(python3 -c "print($t2 - $t1)")
+    ingest=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
+    restore=$(python3 -c "print(f'{$t2 - $t1:.2f}')")
     printf '%s\t%s\t%s\t%s\t%.2f\t%.2f\n' "$backend" "$run" "$FILES" "$BYTES" "$ingest" "$restore" >>"$RESULTS"
     echo "engines.sh: $backend run $run: put ${ingest}s, get ${restore}s" >&2
     stop_server
