@@ -145,10 +145,12 @@ for i in $(seq 1 "$N"); do
 done
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-LB_PORT=${COFFER_CLUSTER_PORT:-$(free_port)}
-
-{
-  cat <<EOF
+# start_lb PORT: writes DIR/haproxy.cfg and starts HAProxy on PORT; returns 1 if HAProxy
+# exited at start (the port was taken between free_port and the bind).
+start_lb() {
+  LB_PORT=$1
+  {
+    cat <<EOF
 # Written by scripts/cluster.sh: $N coffer-server instances behind HAProxy, loopback only.
 global
     maxconn 4096
@@ -178,29 +180,43 @@ backend instances
     option httpchk GET /v1/health
     default-server check inter 2s fall 2 rise 1
 EOF
-  for i in $(seq 1 "$N"); do
-    hostport=${URLS[$((i - 1))]#*://}
-    echo "    server s$i $hostport"
-  done
-} >"$DIR/haproxy.cfg"
+    for i in $(seq 1 "$N"); do
+      hostport=${URLS[$((i - 1))]#*://}
+      echo "    server s$i $hostport"
+    done
+  } >"$DIR/haproxy.cfg"
 
-"$HAPROXY" -c -q -f "$DIR/haproxy.cfg" >/dev/null 2>"$DIR/haproxy.log" ||
-  { echo "cluster.sh: bad HAProxy configuration:" >&2; cat "$DIR/haproxy.log" >&2; exit 1; }
-"$HAPROXY" -db -f "$DIR/haproxy.cfg" </dev/null >>"$DIR/haproxy.log" 2>&1 &
-LB_PID=$!
-echo "haproxy $LB_PID" >>"$DIR/pids"
-LB_URL="http://127.0.0.1:$LB_PORT"
-ok=0
-for _ in $(seq 1 100); do
-  if ! kill -0 "$LB_PID" 2>/dev/null; then
-    echo "cluster.sh: HAProxy exited at start (port $LB_PORT taken?):" >&2
-    tail -5 "$DIR/haproxy.log" >&2
-    exit 1
-  fi
-  if curl -sf -o /dev/null --max-time 2 "$LB_URL/v1/health"; then ok=1; break; fi
-  sleep 0.1
-done
-[ $ok = 1 ] || { echo "cluster.sh: $LB_URL/v1/health did not answer; see $DIR/haproxy.log" >&2; exit 1; }
+  "$HAPROXY" -c -q -f "$DIR/haproxy.cfg" >/dev/null 2>"$DIR/haproxy.log" ||
+    { echo "cluster.sh: bad HAProxy configuration:" >&2; cat "$DIR/haproxy.log" >&2; exit 1; }
+  "$HAPROXY" -db -f "$DIR/haproxy.cfg" </dev/null >>"$DIR/haproxy.log" 2>&1 &
+  LB_PID=$!
+  echo "haproxy $LB_PID" >>"$DIR/pids"
+  LB_URL="http://127.0.0.1:$LB_PORT"
+  ok=0
+  for _ in $(seq 1 100); do
+    if ! kill -0 "$LB_PID" 2>/dev/null; then
+      sed -i "/^haproxy $LB_PID\$/d" "$DIR/pids"
+      return 1
+    fi
+    if curl -sf -o /dev/null --max-time 2 "$LB_URL/v1/health"; then ok=1; break; fi
+    sleep 0.1
+  done
+  # Still ours: a foreign listener on the port could have answered while HAProxy was failing.
+  sleep 0.2
+  kill -0 "$LB_PID" 2>/dev/null || return 1
+  [ $ok = 1 ] || { echo "cluster.sh: $LB_URL/v1/health did not answer; see $DIR/haproxy.log" >&2; exit 1; }
+}
+
+if [ -n "${COFFER_CLUSTER_PORT:-}" ]; then
+  start_lb "$COFFER_CLUSTER_PORT" ||
+    { echo "cluster.sh: HAProxy could not listen on 127.0.0.1:$COFFER_CLUSTER_PORT:" >&2; tail -5 "$DIR/haproxy.log" >&2; exit 1; }
+else
+  started=0
+  for _ in 1 2 3 4 5; do
+    if start_lb "$(free_port)"; then started=1; break; fi
+  done
+  [ $started = 1 ] || { echo "cluster.sh: HAProxy did not start:" >&2; tail -5 "$DIR/haproxy.log" >&2; exit 1; }
+fi
 
 cat >"$DIR/env.tmp" <<EOF
 # Written by scripts/cluster.sh start $DIR $N
