@@ -17,8 +17,9 @@
 //
 // Semantics against the BlobStore contract:
 //   - Put is one PUT (atomic in S3: readers see the old or the new object) or, above
-//     multipart_threshold, a multipart upload that becomes visible only on its completion and
-//     is aborted on failure. S3 has no create-only PUT we can rely on (RGW 16 ignores
+//     multipart_threshold, a multipart upload (up to 4 parts in flight) that becomes visible
+//     only on its completion and is aborted on failure. The body's SHA-256 is signed
+//     (x-amz-content-sha256), so the server rejects a body damaged in transit. S3 has no create-only PUT we can rely on (RGW 16 ignores
 //     If-None-Match: *), so create-only semantics belong to the metadata store.
 //   - Durability is the object store's: an acknowledged PUT is stored per its replication.
 //   - List uses ListObjectsV2 with continuation tokens; objects under the prefix whose names
