@@ -25,6 +25,7 @@
 #include "server/config.h"
 #include "server/http_server.h"
 #include "server/log.h"
+#include "server/migrate.h"
 #include "server/staff_admin.h"
 #include "server/validate.h"
 #include "store/open.h"
@@ -85,6 +86,9 @@ int main(int argc, char** argv) {
   coffer::crypto::DisableCoreDumps();
   if (argc > 1 && std::string(argv[1]) == "staff") {
     return coffer::server::StaffAdminMain(std::vector<std::string>(argv + 2, argv + argc));
+  }
+  if (argc > 1 && std::string(argv[1]) == "migrate") {
+    return coffer::server::MigrateMain(std::vector<std::string>(argv + 2, argv + argc));
   }
   auto flags_or = ParseFlags(argc, argv);
   if (!flags_or.ok()) return Fail(flags_or.status().message() + "\n\n" + kUsage);

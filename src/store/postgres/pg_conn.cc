@@ -320,8 +320,8 @@ StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionConfig& c
     message = Scrub(Scrub(std::move(message), config.password), config.url_password);
     std::replace(message.begin(), message.end(), '\n', ' ');
     PQfinish(conn);
-    return UnavailableError("cannot connect to PostgreSQL at " + where + " as " + (user ? user : "?") + ": " +
-                            message);
+    const std::string as = user && *user ? " as " + std::string(user) : "";
+    return UnavailableError("cannot connect to PostgreSQL at " + where + as + ": " + message);
   }
   PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
   std::unique_ptr<Connection> c(new Connection(conn, where));
