@@ -450,5 +450,33 @@ TEST_F(SyncTest, IgnoreRulesSymlinksAndModesMtimes) {
   EXPECT_TRUE(fs::exists(folders_[0] / "a.tmp"));
 }
 
+TEST_F(SyncTest, SeveralFoldersPerDeviceAndOverlapsRefused) {
+  SetUpThree();
+  const fs::path second = tmp_.path() / "second";
+  WriteFile(second / "s.txt", "second folder\n");
+  WriteFile(folders_[0] / "f.txt", "first folder\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  RunResult r = devices_[0].Run({"sync", second.string(), "/Other"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Without arguments, every folder of the profile is synced.
+  WriteFile(folders_[0] / "g.txt", "later\n");
+  WriteFile(second / "t.txt", "later too\n");
+  r = devices_[0].Run({"--json", "sync"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(folders_[0].string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(second.string()), std::string::npos) << r.out;
+  fs::create_directories(tmp_.path() / "check");
+  r = devices_[1].Run({"get", "/Other", (tmp_.path() / "check").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(tmp_.path() / "check" / "Other" / "t.txt"), "later too\n");
+  // A folder inside a synced folder, or a second remote for the same folder, is refused.
+  r = devices_[0].Run({"sync", (folders_[0] / "inner").string(), "/Inner"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("overlaps"), std::string::npos) << r.err;
+  r = devices_[0].Run({"sync", second.string(), "/Elsewhere"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("already synced"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace coffer::e2e
