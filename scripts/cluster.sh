@@ -120,7 +120,7 @@ wait_listening() {
     if [ -n "$line" ]; then echo "${line#listening on }"; return 0; fi
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "cluster.sh: instance $i exited at start:" >&2
-      tail -5 "$DIR/server-$i.log" >&2
+      head -3 "$DIR/server-$i.log" >&2  # the error; the usage text follows it
       return 1
     fi
     sleep 0.1

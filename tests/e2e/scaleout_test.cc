@@ -146,5 +146,36 @@ TEST(ScaleOut, TwentyDevicesAppendToOneCollectionAtOnceWithoutLossOrDuplicates) 
   }
 }
 
+// The operator's configuration file reaches a real server: a setting from the file takes
+// effect, and a mistake in it stops the server with the file and line before it listens.
+TEST(ServerConfig, SettingsFromAConfigFileTakeEffectAndMistakesNameTheLine) {
+  TempDir tmp;
+  const fs::path conf = tmp.path() / "server.conf";
+  WriteFile(conf, "# quota for new accounts\nquota_bytes = 1000000\nquiet = true\n");
+  Server server(tmp.path() / "server", {"--config", conf.string()});
+  server.Start();
+  Device d(tmp.path() / "home", server.url());
+  ASSERT_EQ(d.Run({"account", "create", "--email", "c@example.org", "--recovery-key-file", (tmp.path() / "rk").string()})
+                .exit_code,
+            0);
+  WriteRandomFile(tmp.path() / "src" / "big.bin", 3 << 20, 9);
+  RunResult put = d.Run({"put", (tmp.path() / "src" / "big.bin").string(), "/"});
+  EXPECT_EQ(put.exit_code, 1) << put.err;
+  EXPECT_NE(put.err.find("quota"), std::string::npos) << put.err;
+  server.Stop();
+
+  const fs::path bad = tmp.path() / "bad.conf";
+  WriteFile(bad, "quota_bytes = 1000000\ngc_grace = soon\n");
+  Server misconfigured(tmp.path() / "server2", {"--config", bad.string()});
+  std::string error;
+  try {
+    misconfigured.Start();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  EXPECT_NE(error.find(bad.string() + ":2: gc_grace"), std::string::npos) << error;
+  EXPECT_FALSE(misconfigured.running());
+}
+
 }  // namespace
 }  // namespace coffer::e2e
