@@ -4,8 +4,9 @@
 //                 [--tls-cert FILE --tls-key FILE] [--quota-bytes N] [--gc-grace SECONDS]
 //                 [--meta-url URL] [--blob-url URL] [--quiet]
 //
-// Metadata goes to DIR/meta.sqlite, chunk bytes to DIR/blobs, unless --meta-url / --blob-url
-// name other engines (store/open.h). Prints
+// Metadata goes to DIR/meta.sqlite, chunk bytes to DIR/blobs, unless --metadata / --blobs
+// name other engines (store/open.h). Every setting can also come from the environment
+// (COFFER_*) or a `--config FILE`; server/config.h has the keys and the precedence. Prints
 // "coffer-server listening on URL" on stdout once it accepts connections (tests and scripts
 // wait for that line). SIGINT/SIGTERM stop it gracefully with exit status 0.
 #include <signal.h>
