@@ -778,6 +778,8 @@ int Main(int argc, char** argv) {
       json one = SyncStatsJson(root, *stats);
       one["last_sync"] = root.last_sync;
       one["fingerprint"] = journal.HeadFingerprint();
+      one["bytes_sent"] = vault.api().stats().bytes_sent;
+      one["bytes_received"] = vault.api().stats().bytes_received;
       arr.push_back(one);
       if (sync_status) {
         text += root.local_path + " <-> " + root.remote_path + " (last synced " +

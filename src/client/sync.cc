@@ -1208,7 +1208,16 @@ class SyncPass {
         // Not empty: something new appeared inside; it is uploaded next pass.
         t->deferred = true;
         stats_.deferred++;
-        stats_.warnings.push_back("folder " + rel + " was deleted remotely but is not empty here: " + Errno());
+        const std::string why = Errno();
+        std::string inside;
+        std::error_code ec;
+        for (auto it = std::filesystem::directory_iterator(Abs(rel), ec); !ec && it != std::filesystem::directory_iterator();
+             it.increment(ec)) {
+          inside = it->path().filename().string();
+          break;
+        }
+        stats_.warnings.push_back("folder " + rel + " was deleted remotely but is not empty here (" + why +
+                                  (inside.empty() ? "" : ", e.g. " + inside) + ")");
         continue;
       }
       stats_.local_deletes++;
