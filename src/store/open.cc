@@ -6,6 +6,7 @@
 #include "store/local/local_blob_store.h"
 #include "store/s3/s3_blob_store.h"
 #include "store/postgres/postgres_meta_store.h"
+#include "store/postgres/postgres_staff_store.h"
 #include "store/sqlite/sqlite_meta_store.h"
 #include "store/sqlite/sqlite_staff_store.h"
 
@@ -52,7 +53,14 @@ StatusOr<std::unique_ptr<StaffStore>> OpenStaffStore(const std::string& url) {
     COFFER_ASSIGN_OR_RETURN(std::unique_ptr<SqliteStaffStore> store, SqliteStaffStore::Open(path));
     return std::unique_ptr<StaffStore>(std::move(store));
   }
-  return InvalidArgumentError("unsupported metadata store URL \"" + url + "\" for the staff console (supported: sqlite://)");
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    COFFER_ASSIGN_OR_RETURN(std::unique_ptr<PostgresStaffStore> store, PostgresStaffStore::Open(url));
+    return std::unique_ptr<StaffStore>(std::move(store));
+  }
+  // Only the scheme is echoed: the rest of a URL may hold a password.
+  const std::string scheme = url.substr(0, std::min(url.find(':'), size_t{16}));
+  return InvalidArgumentError("unsupported metadata store URL scheme \"" + scheme +
+                              "\" for the staff console (supported: sqlite://, postgresql://)");
 }
 
 StatusOr<std::unique_ptr<BlobStore>> OpenBlobStore(const std::string& url) {
