@@ -135,7 +135,9 @@ wait_listening() {
 URLS=()
 PIDS=()
 for i in $(seq 1 "$N"); do
-  "$SERVER_BIN" --listen 127.0.0.1:0 "${SERVER_ARGS[@]}" \
+  # The instances believe HAProxy's X-Forwarded-For (and nobody else's), so per-address
+  # login limits count real clients rather than the balancer.
+  "$SERVER_BIN" --listen 127.0.0.1:0 --trusted-proxies 127.0.0.1 "${SERVER_ARGS[@]}" \
     </dev/null >"$DIR/server-$i.out" 2>"$DIR/server-$i.log" &
   pid=$!
   echo "server-$i $pid" >>"$DIR/pids"
@@ -177,6 +179,9 @@ frontend coffer
 
 backend instances
     balance random
+    # Replace (never trust) any X-Forwarded-For the client sent with the address HAProxy saw.
+    http-request del-header X-Forwarded-For
+    option forwardfor
     option httpchk GET /v1/health
     default-server check inter 2s fall 2 rise 1
 EOF

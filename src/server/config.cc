@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -14,7 +16,13 @@ extern char** environ;
 namespace coffer::server {
 namespace {
 
-enum class Kind { kText, kPath, kUrl, kListen, kThreads, kBytes, kSeconds, kBool };
+enum class Kind { kText, kPath, kUrl, kListen, kThreads, kBytes, kSeconds, kBool, kAddressList };
+
+bool IsIpAddress(const std::string& text) {
+  in6_addr v6;
+  in_addr v4;
+  return ::inet_pton(AF_INET, text.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, text.c_str(), &v6) == 1;
+}
 
 struct SettingSpec {
   std::string_view key;       // config file key
@@ -38,6 +46,7 @@ constexpr SettingSpec kSettings[] = {
     {"quota_bytes", "COFFER_QUOTA_BYTES", "--quota-bytes", "", Kind::kBytes},
     {"gc_grace", "COFFER_GC_GRACE", "--gc-grace", "", Kind::kSeconds},
     {"quiet", "COFFER_QUIET", "--quiet", "", Kind::kBool},
+    {"trusted_proxies", "COFFER_TRUSTED_PROXIES", "--trusted-proxies", "", Kind::kAddressList},
 };
 
 const SettingSpec* FindByKey(std::string_view key) {
@@ -136,6 +145,25 @@ Status Apply(ServerConfig& config, const SettingSpec& spec, std::string_view val
                                           : "expected a URL: file:///abs/dir or s3://bucket?endpoint=https://host");
       }
       (spec.key == "metadata" ? config.meta_url : config.blob_url) = std::string(value);
+      return OkStatus();
+    }
+    case Kind::kAddressList: {
+      // Comma-separated IP addresses of load balancers whose X-Forwarded-For is believed.
+      std::vector<std::string> list;
+      size_t pos = 0;
+      while (pos <= value.size()) {
+        size_t comma = value.find(',', pos);
+        if (comma == std::string_view::npos) comma = value.size();
+        std::string item(value.substr(pos, comma - pos));
+        while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+        while (!item.empty() && item.back() == ' ') item.pop_back();
+        if (!item.empty()) {
+          if (!IsIpAddress(item)) return Bad(where, spec, value, "expected IP addresses separated by commas");
+          list.push_back(item);
+        }
+        pos = comma + 1;
+      }
+      config.trusted_proxies = std::move(list);
       return OkStatus();
     }
     case Kind::kPath:

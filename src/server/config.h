@@ -22,6 +22,9 @@
 //   quota_bytes              COFFER_QUOTA_BYTES              --quota-bytes N
 //   gc_grace                 COFFER_GC_GRACE                 --gc-grace SECONDS
 //   quiet                    COFFER_QUIET (true/false)       --quiet
+//   trusted_proxies          COFFER_TRUSTED_PROXIES          --trusted-proxies IP[,IP...]
+//     (load balancers whose X-Forwarded-For names the client: the per-address login limit
+//      then counts real clients, not the balancer)
 //
 // Secrets (database passwords, S3 keys) never need to be written into a URL: they come from
 // the engines' own environment variables (PGPASSWORD, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)
@@ -57,6 +60,7 @@ struct ServerConfig {
   std::string blobs_credentials_file;
   std::string log_key;  // the staff access log's signing key; empty = DATA/staff-log.key
   bool quiet = false;
+  std::vector<std::string> trusted_proxies;
   bool help = false;  // --help was given: print the usage and exit 0
 };
 

@@ -234,3 +234,21 @@ TEST(RedactUrlTest, ScrubSecretsRemovesEchoedSecrets) {
 
 }  // namespace
 }  // namespace coffer::server
+
+namespace coffer::server {
+namespace {
+
+TEST(ServerConfigTrustedProxies, ParsedAndChecked) {
+  auto config = LoadServerConfig({"--data", "/srv/coffer", "--trusted-proxies", "127.0.0.1, ::1"}, {});
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->trusted_proxies, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  auto bad = LoadServerConfig({"--data", "/srv/coffer", "--trusted-proxies", "balancer.example"}, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("IP addresses"), std::string::npos) << bad.status().message();
+  auto env = LoadServerConfig({"--data", "/srv/coffer"}, {{"COFFER_TRUSTED_PROXIES", "10.0.0.5"}});
+  ASSERT_TRUE(env.ok()) << env.status().message();
+  EXPECT_EQ(env->trusted_proxies, (std::vector<std::string>{"10.0.0.5"}));
+}
+
+}  // namespace
+}  // namespace coffer::server

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/log.h"
+#include "server/validate.h"
 
 namespace coffer::server {
 namespace {
@@ -327,7 +328,7 @@ net::awaitable<void> HttpServer::Impl::Serve(Stream stream, std::shared_ptr<Conn
     request.authorization = std::string(header[http::field::authorization]);
     request.content_sha256 = std::string(header["X-Coffer-Sha256"]);
     request.content_type = std::string(header[http::field::content_type]);
-    request.peer = peer;
+    request.peer = ClientAddress(peer, header["X-Forwarded-For"], options.trusted_proxies);
     const bool keep = !stopping.load() && header.keep_alive();
     const unsigned version = header.version();
     request.body = std::move(parser.get().body());

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <utility>
 
@@ -44,6 +45,10 @@ struct HttpServerOptions {
   uint64_t min_transfer_rate = 64 * 1024;  // bytes per second
   size_t max_connections = 1024;
   std::chrono::milliseconds shutdown_grace{30000};
+  // Peers (load balancers) whose X-Forwarded-For header is believed: the last address in it
+  // becomes the request's client address (the per-address login limit keys on it). From
+  // anyone else the header is ignored, so a client cannot choose its own address.
+  std::vector<std::string> trusted_proxies;
 };
 
 class HttpServer {

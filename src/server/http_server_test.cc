@@ -1,6 +1,7 @@
 // The real HTTP server, in process on 127.0.0.1 with port 0, spoken to over raw sockets:
 // keep-alive, 413 before the body, slow clients timing out without blocking others, garbage,
 // Expect: 100-continue, graceful shutdown, TLS, and the startup refusals.
+#include "server/validate.h"
 #include "server/http_server.h"
 
 #include <arpa/inet.h>
@@ -437,3 +438,24 @@ TEST_F(HttpServerTest, ServesTls) {
 
 }  // namespace
 }  // namespace coffer::server::testing
+
+namespace coffer::server {
+namespace {
+
+TEST(ClientAddress, ForwardedForIsBelievedOnlyFromTrustedProxies) {
+  const std::vector<std::string> trusted = {"127.0.0.1"};
+  EXPECT_EQ(ClientAddress("127.0.0.1", "203.0.113.7", trusted), "203.0.113.7");
+  // The balancer appends what it saw; what the client put in front is ignored.
+  EXPECT_EQ(ClientAddress("127.0.0.1", "10.9.9.9, 198.51.100.2", trusted), "198.51.100.2");
+  EXPECT_EQ(ClientAddress("127.0.0.1", "2001:db8::1", trusted), "2001:db8::1");
+  // Anyone else cannot choose its address.
+  EXPECT_EQ(ClientAddress("192.0.2.1", "203.0.113.7", trusted), "192.0.2.1");
+  EXPECT_EQ(ClientAddress("192.0.2.1", "203.0.113.7", {}), "192.0.2.1");
+  // Garbage falls back to the peer.
+  EXPECT_EQ(ClientAddress("127.0.0.1", "not-an-ip", trusted), "127.0.0.1");
+  EXPECT_EQ(ClientAddress("127.0.0.1", "1.2.3.4, ", trusted), "127.0.0.1");
+  EXPECT_EQ(ClientAddress("127.0.0.1", "", trusted), "127.0.0.1");
+}
+
+}  // namespace
+}  // namespace coffer::server

@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
   http_options.threads = flags.threads;
   http_options.tls_cert_file = flags.tls_cert;
   http_options.tls_key_file = flags.tls_key;
+  http_options.trusted_proxies = flags.trusted_proxies;
   auto server = coffer::server::HttpServer::Start(**api, http_options);
   if (!server.ok()) return Fail(server.status().message());
 

@@ -1,5 +1,9 @@
 #include "server/validate.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+
 #include <charconv>
 #include <limits>
 
@@ -251,6 +255,28 @@ StatusOr<uint64_t> ParseUint(std::string_view value, std::string_view what, uint
     return InvalidArgumentError(std::string(what) + " must be" + range + " (got " + std::to_string(x) + ")");
   }
   return x;
+}
+
+}  // namespace coffer::server
+
+namespace coffer::server {
+
+std::string ClientAddress(const std::string& peer, std::string_view forwarded,
+                          const std::vector<std::string>& trusted_proxies) {
+  if (forwarded.empty() || std::find(trusted_proxies.begin(), trusted_proxies.end(), peer) == trusted_proxies.end()) {
+    return peer;
+  }
+  // The balancer appends the address it saw; earlier entries are whatever the client sent.
+  const size_t comma = forwarded.rfind(',');
+  std::string_view last = comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
+  if (last.empty() || last.size() > 64) return peer;
+  const std::string text(last);
+  in_addr v4;
+  in6_addr v6;
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1 || ::inet_pton(AF_INET6, text.c_str(), &v6) == 1) return text;
+  return peer;
 }
 
 }  // namespace coffer::server

@@ -76,4 +76,12 @@ StatusOr<uint64_t> ParseUint(std::string_view value, std::string_view what, uint
 
 }  // namespace coffer::server
 
+namespace coffer::server {
+// The client address of a request that arrived from `peer`: the last address of
+// X-Forwarded-For when `peer` is one of `trusted_proxies` and that address parses, else `peer`
+// (a client that is not a trusted balancer cannot choose its own address).
+std::string ClientAddress(const std::string& peer, std::string_view forwarded,
+                          const std::vector<std::string>& trusted_proxies);
+}  // namespace coffer::server
+
 #endif  // COFFER_SERVER_VALIDATE_H_
