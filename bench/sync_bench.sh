@@ -3,7 +3,8 @@
 # 1,000 folders) synced once, then
 #   1. a pass over the unchanged tree (metadata only: no file is read, nothing is sent), and
 #   2. a pass after 1% of the files were edited in place,
-# reporting wall time, CPU time, peak RSS and bytes sent, on the embedded server on loopback.
+# reporting wall time, CPU time, peak RSS and bytes sent/received (HTTP bodies and headers as
+# counted by the client), on the embedded server on loopback.
 # Usage: bench/sync_bench.sh [FILES] [WORKDIR]      (builds first with scripts/build.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,14 +45,14 @@ import json, sys
 label, wall, user, sys_, rss, path = sys.argv[1:]
 r = json.load(open(path))["roots"][0]
 print(f"| {label} | {float(wall):.2f} s | {float(user)+float(sys_):.2f} s | {int(rss)/1024:.0f} MB | "
-      f"{r['uploaded']} | {r['bytes_uploaded']/1e6:.2f} MB |")
+      f"{r['uploaded']} | {r['bytes_sent']/1e6:.2f} MB | {r['bytes_received']/1e6:.2f} MB |")
 PY
 }
 
 echo "Sync scan benchmark: $FILES files, $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
 echo
-echo "| pass | wall | CPU | peak RSS | files uploaded | chunk bytes sent |"
-echo "|---|---|---|---|---|---|"
+echo "| pass | wall | CPU | peak RSS | files uploaded | bytes sent | bytes received |"
+echo "|---|---|---|---|---|---|---|"
 measure "first sync (all new)"
 measure "unchanged tree"
 python3 - "$WORK/tree" "$FILES" <<'PY'
