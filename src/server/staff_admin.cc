@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "crypto/password.h"
+#include "server/config.h"
 #include "crypto/secret.h"
 #include "store/open.h"
 
@@ -109,7 +110,7 @@ int StaffAdminMain(const std::vector<std::string>& args) {
     meta_url = "sqlite://" + (abs / "meta.sqlite").string();
   }
   auto store = store::OpenStaffStore(meta_url);
-  if (!store.ok()) return Failed(store.status().WithContext("open " + meta_url));
+  if (!store.ok()) return Failed(store.status().WithContext("open " + RedactUrl(meta_url)));
   const int64_t now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 

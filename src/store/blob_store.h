@@ -1,6 +1,7 @@
 // BlobStore: where the server keeps chunk ciphertexts. Opaque bytes under string keys.
 //
-// Implementations: local files (store/local, the embedded default), S3 (later).
+// Implementations: local files (store/local, the embedded default), S3 (store/s3: AWS,
+// Ceph RGW, any S3-compatible service).
 // Keys are ASCII [a-z0-9/_-], at most 200 characters; `/` separates a prefix (the account id)
 // from the name. Every implementation must be thread-safe and pass
 // store/testing/blob_store_conformance.

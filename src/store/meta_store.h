@@ -5,7 +5,7 @@
 // keep journals linear; clients verify everything else.
 //
 // Implementations: SQLite in WAL mode (store/sqlite, the embedded default), PostgreSQL
-// (later). Every implementation must be thread-safe (the server calls it from several
+// (store/postgres, for several server instances). Every implementation must be thread-safe (the server calls it from several
 // threads), make each method atomic (a crash leaves either all of it or none), be durable
 // when it returns OK, and pass store/testing/meta_store_conformance.
 //
