@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -504,7 +505,12 @@ class SyncPass {
     std::vector<std::pair<std::string, bool>> subdirs;
     for (auto& [name, st] : entries) {
       const std::string child = JoinRel(rel, name);
-      if (IsDownloadTemp(name)) continue;
+      if (IsDownloadTemp(name)) {
+        // Left by a pass that was killed mid-download (passes of a profile never overlap,
+        // see SyncOnce): incomplete, never shown as a file, removed.
+        if (!dry_run_ && S_ISREG(st.st_mode)) (void)::unlinkat(::dirfd(d), name.c_str(), 0);
+        continue;
+      }
       if (S_ISLNK(st.st_mode)) {
         stats_.warnings.push_back("skipped symbolic link " + child + " (links are not followed or synced)");
         continue;
@@ -1399,6 +1405,30 @@ class SyncPass {
 
 StatusOr<SyncStats> SyncOnce(Vault& vault, Journal& journal, const SyncRoot& root, bool dry_run,
                              const ProgressFn& progress) {
+  // One pass at a time per profile: two would plan against each other's half-done work.
+  const std::string lock_path = vault.home() + "/sync.lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) return LocalError("cannot open " + lock_path + ": " + Errno());
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { ::close(fd); }  // closing releases the flock
+  } guard{lock_fd};
+  if (::flock(lock_fd, (dry_run ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      // Wait a little: a watcher's pass usually ends within seconds.
+      bool got = false;
+      for (int i = 0; i < 100 && !got; ++i) {
+        ::usleep(100'000);
+        got = ::flock(lock_fd, (dry_run ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0;
+      }
+      if (!got) {
+        return FailedPreconditionError("another coffer sync of this profile is running (" + lock_path +
+                                       "); try again when it has finished");
+      }
+    } else {
+      return LocalError("cannot lock " + lock_path + ": " + Errno());
+    }
+  }
   COFFER_RETURN_IF_ERROR(EnsureSchema(vault.state()));
   for (int attempt = 0; attempt < kMaxReplans; ++attempt) {
     SyncStats stats;

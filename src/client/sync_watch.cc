@@ -115,6 +115,9 @@ Status WatchAndSync(Vault& vault, Journal& journal, const std::vector<SyncRoot>&
   while (!stop()) {
     if (pending) {
       pending = false;
+      // Watch first, then sync: a change made while the pass runs is then seen (the pass's own
+      // writes cause one more pass, which finds nothing to do and writes nothing).
+      if (Status ws = watcher.Rebuild(roots); !ws.ok()) return finish(ws);
       bool network_down = false;
       for (const SyncRoot& root : roots) {
         auto stats = SyncOnce(vault, journal, root, /*dry_run=*/false, nullptr);
@@ -137,8 +140,6 @@ Status WatchAndSync(Vault& vault, Journal& journal, const std::vector<SyncRoot>&
         continue;
       }
       network_failures = 0;
-      if (Status ws = watcher.Rebuild(roots); !ws.ok()) return finish(ws);
-      watcher.Drain();  // our own writes of this pass
       if (pending) {
         std::this_thread::sleep_for(std::chrono::milliseconds(options.debounce_ms));
         continue;

@@ -29,6 +29,9 @@ constexpr uint64_t kCommitBytes = 256ull << 20;
 // Parallel chunk uploads: each upload waits on the server's fsyncs, so several in flight keep
 // the server's disk busy; each worker also encrypts its own chunks.
 constexpr size_t kUploadConnections = 8;
+// Parallel chunk downloads for restore: requests in flight and the reorder window.
+constexpr size_t kFetchConnections = 8;
+constexpr size_t kFetchWindow = 16;
 
 std::string Errno() { return std::strerror(errno); }
 
@@ -516,8 +519,67 @@ StatusOr<Hash32> HashLocalFile(const Vault& vault, uint32_t content_epoch, const
 
 namespace {
 
+// Downloads the chunks of a file several at a time and hands them over in order. Each chunk
+// is a separate request, so on a server with per-request latency (an S3 store behind it) a
+// sequential restore waits on every round trip; a window of requests in flight hides it.
+// Memory stays bounded by the window (at most kFetchWindow chunks of <= 1 MiB each).
+class ChunkFetcher {
+ public:
+  explicit ChunkFetcher(Vault& vault) : vault_(vault) {}
+  ~ChunkFetcher() {
+    for (auto& c : connections_) vault_.api().MergeStats(c->stats());
+  }
+
+  // A download failure is returned as is, with *failed naming the chunk; the sink's own
+  // errors are returned with *failed = SIZE_MAX.
+  Status FetchInOrder(const std::vector<ChunkRef>& refs, const std::function<Status(size_t, Bytes)>& sink,
+                      size_t* failed) {
+    *failed = SIZE_MAX;
+    if (refs.size() <= 1) {
+      for (size_t i = 0; i < refs.size(); ++i) {
+        auto data = vault_.api().GetChunk(HexId(refs[i].id));
+        if (!data.ok()) {
+          *failed = i;
+          return data.status();
+        }
+        COFFER_RETURN_IF_ERROR(sink(i, std::move(*data)));
+      }
+      return OkStatus();
+    }
+    const size_t workers = std::min(kFetchConnections, refs.size());
+    while (connections_.size() < workers) {
+      COFFER_ASSIGN_OR_RETURN(auto c, vault_.NewConnection());
+      connections_.push_back(std::move(c));
+    }
+    for (size_t start = 0; start < refs.size(); start += kFetchWindow) {
+      const size_t end = std::min(refs.size(), start + kFetchWindow);
+      std::vector<StatusOr<Bytes>> got(end - start, StatusOr<Bytes>(InternalError("not fetched")));
+      std::atomic<size_t> next{start};
+      auto work = [&](ApiClient& api) {
+        for (size_t i = next++; i < end; i = next++) got[i - start] = api.GetChunk(HexId(refs[i].id));
+      };
+      std::vector<std::thread> threads;
+      for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, std::ref(*connections_[w]));
+      work(*connections_[0]);
+      for (auto& t : threads) t.join();
+      for (size_t i = start; i < end; ++i) {
+        if (!got[i - start].ok()) {
+          *failed = i;
+          return got[i - start].status();
+        }
+        COFFER_RETURN_IF_ERROR(sink(i, std::move(got[i - start]).value()));
+      }
+    }
+    return OkStatus();
+  }
+
+ private:
+  Vault& vault_;
+  std::vector<std::unique_ptr<ApiClient>> connections_;
+};
+
 Status WriteFileAtomically(Vault& vault, const ItemRow& item, const fs::path& dest, const std::string& what,
-                           const std::function<void(uint64_t)>& on_bytes) {
+                           const std::function<void(uint64_t)>& on_bytes, ChunkFetcher* fetcher = nullptr) {
   COFFER_ASSIGN_OR_RETURN(Content content, Content::Decode(item.content));
   std::error_code ec;
   if (fs::is_directory(fs::symlink_status(dest, ec))) {
@@ -552,19 +614,22 @@ Status WriteFileAtomically(Vault& vault, const ItemRow& item, const fs::path& de
     auto k = vault.keys().content.find(content.content_epoch);
     if (k == vault.keys().content.end()) return fail(DataLossError(what + " uses an unknown key epoch"));
     crypto::StreamingHash whole(k->second.chunk_id_key);
-    for (const ChunkRef& ref : content.chunks) {
-      auto data = vault.api().GetChunk(HexId(ref.id));
-      if (!data.ok()) {
-        if (data.status().code() == StatusCode::kNotFound) {
-          return fail(DataLossError("chunk " + HexId(ref.id) + " of " + what + " is missing on the server"));
-        }
-        return fail(data.status().WithContext("chunk " + HexId(ref.id) + " of " + what));
+    auto consume = [&](size_t i, Bytes data) -> Status {
+      const ChunkRef& ref = content.chunks[i];
+      COFFER_ASSIGN_OR_RETURN(Bytes plain, DecryptChunk(vault.keys(), content.content_epoch, ref, data, what));
+      whole.Update(plain);
+      return write_all(plain);
+    };
+    ChunkFetcher local_fetcher(vault);
+    size_t failed = SIZE_MAX;
+    Status fetched = (fetcher ? *fetcher : local_fetcher).FetchInOrder(content.chunks, consume, &failed);
+    if (!fetched.ok()) {
+      if (failed == SIZE_MAX) return fail(fetched);
+      const std::string chunk = HexId(content.chunks[failed].id);
+      if (fetched.code() == StatusCode::kNotFound) {
+        return fail(DataLossError("chunk " + chunk + " of " + what + " is missing on the server"));
       }
-      auto plain = DecryptChunk(vault.keys(), content.content_epoch, ref, *data, what);
-      if (!plain.ok()) return fail(plain.status());
-      whole.Update(*plain);
-      Status st = write_all(*plain);
-      if (!st.ok()) return fail(st);
+      return fail(fetched.WithContext("chunk " + chunk + " of " + what));
     }
     if (ToHash(whole.Final()) != content.content_hash) {
       return fail(DataLossError(what + " does not match its recorded content hash"));
@@ -640,6 +705,7 @@ struct GetRun {
   const ProgressFn& progress;
   CopyStats stats;
   Progress p;
+  std::unique_ptr<ChunkFetcher> fetcher;  // its connections serve every file of the run
 
   Status Count(const ItemRow& item) {
     p.items_total++;
@@ -654,11 +720,15 @@ struct GetRun {
 
   Status Get(const ItemRow& item, const fs::path& dest, const std::string& remote_path) {
     if (item.kind == ItemKind::kFile) {
-      COFFER_RETURN_IF_ERROR(WriteFileAtomically(vault, item, dest, remote_path, [&](uint64_t n) {
-        p.bytes_done += n;
-        stats.bytes += n;
-        if (progress) progress(p);
-      }));
+      if (!fetcher) fetcher = std::make_unique<ChunkFetcher>(vault);
+      COFFER_RETURN_IF_ERROR(WriteFileAtomically(
+          vault, item, dest, remote_path,
+          [&](uint64_t n) {
+            p.bytes_done += n;
+            stats.bytes += n;
+            if (progress) progress(p);
+          },
+          fetcher.get()));
       stats.files++;
       p.items_done++;
       if (progress) progress(p);
