@@ -605,6 +605,14 @@ class SyncPass {
       if (it == local_by_rel_.end()) continue;
       LocalEntry& l = locals_[it->second];
       if (l.meta.dir != b.meta.dir) continue;
+      if (matched[it->second]) {
+        // Two base rows name one path (one item moved away while another took its place
+        // and only one of them was settled): one local entry is one item. The row whose
+        // inode matches keeps it; the other is matched by inode below, or is gone here.
+        const BaseRow& holder = base_.at(l.item);
+        if (holder.meta.ino == l.meta.ino || b.meta.ino != l.meta.ino) continue;
+        claimed.erase(l.item);
+      }
       l.item = id;
       matched[it->second] = true;
       claimed.insert(id);
