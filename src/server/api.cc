@@ -268,6 +268,17 @@ struct Api::Impl {
   Response Dispatch(const Request& request) const;
 };
 
+std::vector<RouteInfo> Api::RouteTable() {
+  std::vector<RouteInfo> out;
+  for (const Route& r : Routes()) {
+    const std::string_view access = r.access == Access::kPublic       ? "public"
+                                    : r.access == Access::kAnySession ? "any-session"
+                                                                      : "full-session";
+    out.push_back(RouteInfo{r.method, r.pattern, access});
+  }
+  return out;
+}
+
 Api::Api(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Api::~Api() = default;
 

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "coffer/status.h"
 #include "server/response.h"
@@ -54,8 +55,20 @@ struct Preflight {
   uint64_t body_limit = 0;
 };
 
+// One row of a route table, read-only, so that tests can prove they cover every endpoint.
+struct RouteInfo {
+  std::string_view method;
+  std::string_view pattern;  // {name} captures as in docs/API.md
+  // User routes: "public", "any-session" (pending sessions too), "full-session".
+  // Staff module: "public", "staff", "owner", "owner-even-if-locked".
+  std::string_view access;
+};
+
 class Api {
  public:
+  // The user routes, in table order (the staff module's: StaffApi::RouteTable).
+  static std::vector<RouteInfo> RouteTable();
+
   // Loads (or, on first start, creates and stores) the server secret that keys the fake
   // login salts. `meta` and `blobs` must outlive the Api.
   static StatusOr<std::unique_ptr<Api>> Create(store::MetaStore& meta, store::BlobStore& blobs,

@@ -444,8 +444,12 @@ struct StaffApi::Impl {
 
   StatusOr<Response> RevokeGrant(const StaffCall& c) const {
     const Caller& owner = *c.owner;
-    COFFER_ASSIGN_OR_RETURN(store::GrantRecord g, staff.GetGrant(c.path_id));
-    if (g.account_id != owner.account.account_id) return NotFoundError("this account has no grant " + c.path_id);
+    // Another account's grant and no grant at all get the same answer: no existence oracle.
+    auto g = staff.GetGrant(c.path_id);
+    if (!g.ok() && g.status().code() != StatusCode::kNotFound) return g.status();
+    if (!g.ok() || g->account_id != owner.account.account_id) {
+      return NotFoundError("this account has no grant " + c.path_id);
+    }
     COFFER_ASSIGN_OR_RETURN(staff::Id16 gid, staff::Id16FromHex(c.path_id));
     COFFER_RETURN_IF_ERROR(
         Record(owner.account, nullptr, &owner, "grant-revoke", staff::Outcome::kDone, "", gid, "", c.now));
@@ -633,6 +637,22 @@ bool StaffApi::Owns(std::string_view target) {
   const std::string_view path = PathOf(target);
   return path.starts_with("/v1/staff/") || path == "/v1/support/grants" || path.starts_with("/v1/support/") ||
          path == "/v1/log" || path == "/v1/log/global" || path == "/v1/account/login-reset";
+}
+
+std::vector<RouteInfo> StaffApi::RouteTable() {
+  constexpr std::string_view kGrantIdPattern = "/v1/support/grants/{grant_id}";
+  std::vector<RouteInfo> out;
+  for (const Impl::StaffRoute& r : Impl::Routes()) {
+    const std::string_view access = r.who == Who::kPublic  ? "public"
+                                    : r.who == Who::kStaff ? "staff"
+                                    : r.who == Who::kOwner ? "owner"
+                                                           : "owner-even-if-locked";
+    // An id route is a path prefix; the grants one is named like docs/API.md. Any other keeps
+    // its bare prefix, which no test knows, so it cannot pass as covered.
+    const bool grant_id = r.has_id && r.path == "/v1/support/grants/";
+    out.push_back(RouteInfo{r.method, grant_id ? kGrantIdPattern : r.path, access});
+  }
+  return out;
 }
 
 Preflight StaffApi::Check(std::string_view method, std::string_view target, std::string_view authorization,

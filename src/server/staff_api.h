@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "crypto/sign.h"
 #include "server/api.h"
@@ -43,6 +44,8 @@ class StaffApi {
 
   // Whether `target` (path and query) belongs to this module.
   static bool Owns(std::string_view target);
+  // This module's routes, read-only (see RouteInfo); {grant_id} marks the id suffix.
+  static std::vector<RouteInfo> RouteTable();
 
   Preflight Check(std::string_view method, std::string_view target, std::string_view authorization,
                   std::optional<uint64_t> content_length, int64_t now) const;
