@@ -89,6 +89,7 @@ say "creating the account with the coffer CLI (device1)"
   --device-name device1 --recovery-key-file "$WORK/recovery-key.txt" >/dev/null
 for n in $(seq 2 "$DEVICES"); do
   say "linking device$n (pairing code approved by device1)"
+  : >"$WORK/link$n.out"  # exists before the background job opens it, so the reader below never races
   "$BUILD_DIR/coffer" --home "$WORK/device$n" --server "$URL" --json device link --email "$EMAIL" \
     --name "device$n" >"$WORK/link$n.out" 2>&1 &
   link_pid=$!

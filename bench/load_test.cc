@@ -210,6 +210,12 @@ std::string Describe(const char* method, const std::string& path, const Reply& r
   return what + "HTTP " + std::to_string(r.status) + ", expected " + expected + " (" + r.body.substr(0, 200) + ")";
 }
 
+struct SlowRequest {
+  double start_s;  // since the load began
+  double ms;
+  int kind;
+};
+
 struct KindStats {
   std::vector<float> latency_ms;
   uint64_t bytes = 0;  // request + reply bodies
@@ -218,8 +224,9 @@ struct KindStats {
 
 class Client {
  public:
-  Client(int index, uint64_t run_salt, const std::string& base, const std::string& token, ErrorLog& errors)
-      : index_(index), run_salt_(run_salt), rng_(run_salt ^ (0x1000003ull * (index + 1))),
+  Client(int index, uint64_t run_salt, const std::string& base, const std::string& token, ErrorLog& errors,
+         Clock::time_point* load_start)
+      : load_start_(load_start), index_(index), run_salt_(run_salt), rng_(run_salt ^ (0x1000003ull * (index + 1))),
         connection_(base, token), errors_(errors) {
     collection_id_ = RandomHex(rng_, 32);
   }
@@ -240,6 +247,7 @@ class Client {
   const std::string& collection_id() const { return collection_id_; }
   const KindStats& stats(int kind) const { return stats_[kind]; }
   uint64_t connections_opened() const { return connection_.connections_opened(); }
+  const std::vector<SlowRequest>& slow_requests() const { return slow_; }
 
  private:
   uint64_t NextSeed() { return run_salt_ ^ (static_cast<uint64_t>(index_ + 1) << 40) ^ ++seq_; }
@@ -248,6 +256,10 @@ class Client {
     KindStats& s = stats_[kind];
     s.latency_ms.push_back(static_cast<float>(r.seconds * 1000.0));
     s.bytes += r.bytes_sent + r.body.size();
+    if (r.seconds >= 1.0) {
+      const double started = std::chrono::duration<double>(Clock::now() - *load_start_).count() - r.seconds;
+      slow_.push_back(SlowRequest{started, r.seconds * 1000.0, kind});
+    }
     if (!ok) {
       ++s.errors;
       errors_.Add(failure);
@@ -401,6 +413,7 @@ class Client {
   }
 
  private:
+  Clock::time_point* load_start_;
   int index_;
   uint64_t run_salt_;
   uint64_t seq_ = 0;
@@ -413,6 +426,7 @@ class Client {
   std::vector<size_t> large_;
   std::vector<StoredRevision> revisions_;
   KindStats stats_[kKindCount];
+  std::vector<SlowRequest> slow_;
 };
 
 // VmRSS of a process in KiB, or -1 when it is gone.
@@ -500,9 +514,11 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   const uint64_t run_salt = std::random_device{}() * 0x100000001ull ^ std::random_device{}();
   ErrorLog errors;
+  Clock::time_point start = Clock::now();
   std::vector<std::unique_ptr<Client>> clients;
   for (long i = 0; i < client_count; ++i) {
-    clients.push_back(std::make_unique<Client>(static_cast<int>(i), run_salt, server, tokens[i % tokens.size()], errors));
+    clients.push_back(std::make_unique<Client>(static_cast<int>(i), run_salt, server, tokens[i % tokens.size()], errors,
+                                               &start));
   }
 
   // RSS every second, from just before the load starts until it ends.
@@ -526,7 +542,7 @@ int main(int argc, char** argv) {
   std::printf("load: %ld clients (one connection each, %zu device sessions) for %ld s against %s\n", client_count,
               tokens.size(), duration_s, server.c_str());
   std::fflush(stdout);
-  const auto start = Clock::now();
+  start = Clock::now();
   std::vector<std::thread> threads;
   for (auto& c : clients) threads.emplace_back([&stop, client = c.get()] { client->Run(stop); });
   std::this_thread::sleep_until(start + std::chrono::seconds(duration_s));  // the fixed duration
@@ -561,6 +577,25 @@ int main(int argc, char** argv) {
   std::printf("%-26s %9" PRIu64 " %9.1f %9.2f %7" PRIu64 "\n", "all", total_requests,
               static_cast<double>(total_requests) / elapsed, static_cast<double>(total_bytes) / elapsed / 1e6,
               total_errors);
+  // Where the outliers are: requests of 1 s or more, the slowest first, with when they began.
+  std::vector<SlowRequest> slow;
+  for (const auto& c : clients) slow.insert(slow.end(), c->slow_requests().begin(), c->slow_requests().end());
+  std::sort(slow.begin(), slow.end(), [](const SlowRequest& a, const SlowRequest& b) { return a.ms > b.ms; });
+  const size_t slow_at_start =
+      static_cast<size_t>(std::count_if(slow.begin(), slow.end(), [](const SlowRequest& r) { return r.start_s < 5; }));
+  std::printf("requests taking >= 1 s: %zu (%zu began in the first 5 s, when every client starts at once)",
+              slow.size(), slow_at_start);
+  for (size_t i = 0; i < std::min<size_t>(slow.size(), 8); ++i) {
+    std::printf("%s %s %.0f ms at t=%.1fs", i == 0 ? ";" : ",", kKindNames[slow[i].kind], slow[i].ms, slow[i].start_s);
+  }
+  std::printf("\n");
+  std::printf("requests taking >= 1 s that began after the first 5 s, by kind:");
+  for (int k = 0; k < kKindCount; ++k) {
+    const auto n = std::count_if(slow.begin(), slow.end(),
+                                 [k](const SlowRequest& r) { return r.kind == k && r.start_s >= 5; });
+    if (n > 0) std::printf(" %s %zd;", kKindNames[k], static_cast<ssize_t>(n));
+  }
+  std::printf("\n");
   std::printf("connections opened: %" PRIu64 " (keep-alive: one per client unless the server closed one)\n",
               total_connections);
 
