@@ -643,9 +643,34 @@ class SyncPass {
           (remote_.at(r->second).row->kind == ItemKind::kDir) == l.meta.dir) {
         l.item = r->second;
         claimed.insert(r->second);
-        continue;
+        matched[i] = true;
       }
-      l.item = IdHex(RandomId());
+    }
+    // A new local file whose exact content is already a remote item this device has not
+    // seen: a pass killed after its commit uploaded it, and another device may have renamed
+    // or moved it since. It is that item (moved here), not a second copy.
+    std::unordered_multimap<uint64_t, std::string> unseen_by_size;
+    for (const auto& [id, r] : remote_) {
+      if (r.row->kind == ItemKind::kFile && !base_.count(id) && !claimed.count(id)) unseen_by_size.emplace(r.row->size, id);
+    }
+    for (size_t i = 0; i < locals_.size(); ++i) {
+      if (matched[i]) continue;
+      LocalEntry& l = locals_[i];
+      if (!l.meta.dir) {
+        auto [lo, hi] = unseen_by_size.equal_range(l.meta.size);
+        for (auto it = lo; it != hi; ++it) {
+          if (claimed.count(it->second) || !UploadedByThisDevice(it->second)) continue;
+          auto content = RemoteContent(remote_.at(it->second));
+          if (!content.ok()) continue;
+          auto same = LocalEquals(l, *content);
+          if (!same.ok() || !*same) continue;
+          l.item = it->second;
+          claimed.insert(it->second);
+          matched[i] = true;
+          break;
+        }
+      }
+      if (!matched[i]) l.item = IdHex(RandomId());
     }
   }
 
@@ -769,6 +794,14 @@ class SyncPass {
     return h == content.content_hash;
   }
 
+  // Whether this device wrote the item's first version: only then can an unseen remote item be
+  // this device's own upload from a pass that died before it recorded it (a file another
+  // device happened to add with the same bytes stays a separate file).
+  bool UploadedByThisDevice(const std::string& item_id) {
+    auto versions = journal_.Versions(item_id);
+    return versions.ok() && !versions->empty() && versions->front().author == IdHex(vault_.device().device_id);
+  }
+
   // The item list is loaded without contents; the few items that need one fetch it here.
   StatusOr<Content> RemoteContent(const RemoteEntry& r) {
     COFFER_ASSIGN_OR_RETURN(auto row, journal_.Get(r.row->item_id));
@@ -795,8 +828,9 @@ class SyncPass {
     const size_t dot = t.name.rfind('.');
     const std::string stem = dot == std::string::npos || dot == 0 ? t.name : t.name.substr(0, dot);
     for (auto& [oid, other] : targets_) {
-      if (other.deleted || other.dir || other.local >= 0 || !other.remote || other.parent != t.parent) continue;
-      if (!other.name.starts_with(stem + " (conflict from ")) continue;
+      // Any remote file this device has not seen yet, wherever another device put it since.
+      if (other.deleted || other.dir || other.local >= 0 || !other.remote || other.base) continue;
+      if (other.remote->row->size != le.meta.size || !UploadedByThisDevice(other.remote_id)) continue;
       auto oc = RemoteContent(*other.remote);
       if (!oc.ok()) continue;
       auto same = LocalEquals(le, *oc);
