@@ -11,10 +11,14 @@ scripts/build.sh
 # Each engine script installs its Debian packages if missing, starts the engine in DIR and
 # writes DIR/env (COFFER_TEST_POSTGRES_URL; COFFER_TEST_S3_URL and its credentials). The
 # engine tests fail, never skip, when those variables are missing.
+ROOT=$(pwd)
 ENGINES="${COFFER_ENGINES_DIR:-${TMPDIR:-/tmp}/coffer-engines}"
+mkdir -p "$ENGINES"
+ENGINES=$(cd "$ENGINES" && pwd)
+# Absolute paths: the trap runs after the `cd` into the build directory below.
 stop_engines() {
-  if [ -x scripts/ceph.sh ]; then scripts/ceph.sh stop "$ENGINES/ceph" --purge || true; fi
-  if [ -x scripts/postgres.sh ]; then scripts/postgres.sh stop "$ENGINES/pg" --purge || true; fi
+  if [ -x "$ROOT/scripts/ceph.sh" ]; then "$ROOT/scripts/ceph.sh" stop "$ENGINES/ceph" --purge || true; fi
+  if [ -x "$ROOT/scripts/postgres.sh" ]; then "$ROOT/scripts/postgres.sh" stop "$ENGINES/pg" --purge || true; fi
 }
 if [ "${COFFER_SKIP_ENGINES:-0}" != 1 ]; then
   trap stop_engines EXIT
