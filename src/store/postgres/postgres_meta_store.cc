@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "store/postgres/pg_run.h"
 #include "store/postgres/pg_schema.h"
 
 namespace coffer::store {
@@ -22,9 +23,6 @@ using pg::Transaction;
 // account with millions of chunks is never held in memory at once.
 constexpr int64_t kListChunksPage = 512;
 constexpr uint64_t kMaxOrdered = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-// Attempts of one operation: serialization failures / deadlocks are retried this often; a
-// lost connection only once (and only when nothing can have committed).
-constexpr int kMaxAttempts = 4;
 
 Status CheckOrdered(uint64_t value, std::string_view what) {
   if (value > kMaxOrdered) {
@@ -51,20 +49,11 @@ Status CheckQuota(uint64_t quota, uint64_t used, uint64_t add, const std::string
   return OkStatus();
 }
 
-bool IsDbFailure(StatusCode code) {
-  return code == StatusCode::kUnavailable || code == StatusCode::kInternal || code == StatusCode::kDataLoss ||
-         code == StatusCode::kFailedPrecondition;
-}
 
 std::string CollectionName(const std::string& account_id, const std::string& collection_id) {
   return "collection " + collection_id + " of account " + account_id;
 }
 
-const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-Status StatusOf(const StatusOr<T>& s) {
-  return s.status();
-}
 
 constexpr const char* kAccountColumns =
     "account_id, email, created_at, login_hash, login_salt, kdf_ops, kdf_mem, recovery_hash, recovery_blob, "
@@ -145,30 +134,7 @@ StatusOr<std::unique_ptr<PostgresMetaStore>> PostgresMetaStore::Open(const std::
 
 template <typename Fn>
 auto PostgresMetaStore::Run(const std::string& what, Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
-  bool retried_lost_connection = false;
-  for (int attempt = 1;; ++attempt) {
-    auto lease = pool_->Acquire();
-    if (!lease.ok()) return lease.status().WithContext(what);
-    Connection& conn = **lease;
-    auto result = fn(conn);
-    if (result.ok()) return result;
-    const Status status = StatusOf(result);
-    if (!conn.healthy()) {
-      const bool safe_to_retry = !conn.may_have_committed() && !retried_lost_connection;
-      lease->Discard();
-      // Whatever ended this connection (a server restart, a failover) most likely ended the
-      // idle ones too; open fresh ones rather than finding out one by one.
-      pool_->CloseIdle();
-      if (safe_to_retry) {
-        retried_lost_connection = true;
-        continue;
-      }
-      return status.WithContext(what);
-    }
-    if (conn.last_error_retryable() && attempt < kMaxAttempts) continue;
-    if (IsDbFailure(status.code())) return status.WithContext(what);
-    return result;
-  }
+  return pg::RunWithRetry(*pool_, what, std::forward<Fn>(fn));
 }
 
 StatusOr<PostgresMetaStore::Usage> PostgresMetaStore::LockAccount(Connection& conn,

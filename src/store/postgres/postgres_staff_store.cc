@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "store/postgres/pg_run.h"
+
 namespace coffer::store {
 namespace {
 
@@ -14,9 +16,6 @@ using pg::Params;
 using pg::Result;
 using pg::Transaction;
 
-// Attempts of one operation after serialization failures / deadlocks (a lost connection is
-// retried only once, and only when nothing can have committed).
-constexpr int kMaxAttempts = 4;
 
 struct Migration {
   int64_t version;
@@ -88,16 +87,7 @@ int64_t ClampLimit(size_t limit) {
   return static_cast<int64_t>(std::min<size_t>(limit, static_cast<size_t>(1) << 31));
 }
 
-bool IsDbFailure(StatusCode code) {
-  return code == StatusCode::kUnavailable || code == StatusCode::kInternal || code == StatusCode::kDataLoss ||
-         code == StatusCode::kFailedPrecondition;
-}
 
-const Status& StatusOf(const Status& s) { return s; }
-template <typename T>
-Status StatusOf(const StatusOr<T>& s) {
-  return s.status();
-}
 
 Status MigrateStaffSchema(Connection& conn, const std::string& schema) {
   const std::string where = schema.empty() ? "the default schema" : "schema " + schema;
@@ -222,28 +212,7 @@ StatusOr<std::unique_ptr<PostgresStaffStore>> PostgresStaffStore::Open(const std
 
 template <typename Fn>
 auto PostgresStaffStore::Run(const std::string& what, Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
-  bool retried_lost_connection = false;
-  for (int attempt = 1;; ++attempt) {
-    auto lease = pool_->Acquire();
-    if (!lease.ok()) return lease.status().WithContext(what);
-    Connection& conn = **lease;
-    auto result = fn(conn);
-    if (result.ok()) return result;
-    const Status status = StatusOf(result);
-    if (!conn.healthy()) {
-      const bool safe_to_retry = !conn.may_have_committed() && !retried_lost_connection;
-      lease->Discard();
-      pool_->CloseIdle();  // whatever ended this connection most likely ended the idle ones
-      if (safe_to_retry) {
-        retried_lost_connection = true;
-        continue;
-      }
-      return status.WithContext(what);
-    }
-    if (conn.last_error_retryable() && attempt < kMaxAttempts) continue;
-    if (IsDbFailure(status.code())) return status.WithContext(what);
-    return result;
-  }
+  return pg::RunWithRetry(*pool_, what, std::forward<Fn>(fn));
 }
 
 // ---------------------------------------------------------------------------------------
