@@ -16,6 +16,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and micro-benchmarks
   python3 ca-certificates
   haproxy curl            # scripts/cluster.sh: load balancer in front of several coffer-server instances
+  clang libclang-rt-14-dev  # fuzz/run.sh: libFuzzer targets need clang and its fuzzer/sanitizer runtime
 )
 
 missing=()
