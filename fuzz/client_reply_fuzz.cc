@@ -176,7 +176,7 @@ DeviceInfo SomeDevice() {
   return d;
 }
 
-constexpr int kNumCalls = 31;
+constexpr int kNumCalls = 32;
 
 void Call(int which, int http, uint8_t flags) {
   ApiClient& c = *g_client;
@@ -330,6 +330,14 @@ void Call(int which, int http, uint8_t flags) {
     case 30:
       CheckResult("GetPairingResponse", c.GetPairingResponse(kId), http);
       break;
+    case 31: {
+      // The long poll of `sync --watch` (the fake server answers at once).
+      auto r = c.WaitForCollectionChange((flags & 2) ? std::string(32, 'a') : "", 1);
+      CheckResult("WaitForCollectionChange", r, http);
+      if (r.ok() && (r->size() != 32 || r->find_first_not_of("0123456789abcdef") != std::string::npos))
+        Finding("WaitForCollectionChange accepted a token that is not 32 lower-case hex digits");
+      break;
+    }
   }
 }
 

@@ -78,10 +78,12 @@ inline std::string ScratchDir(const char* tag) {
 //   byte 0  method: kServerMethods[b % size]
 //   byte 1  target: kServerTargets[b % size]; each {capture} is filled per byte 3
 //   byte 2  flags: bits 0-1 Authorization (0 none, 1 "Bearer <the fuzzer's real session>",
-//                  2 "Bearer " + fuzzed, 3 fuzzed as is); bits 2-3 X-Coffer-Sha256 (0 none,
+//                  2 "Bearer " + fuzzed, or the fuzzer's staff (admin) session when the
+//                  fuzzed string is empty, 3 fuzzed as is); bits 2-3 X-Coffer-Sha256 (0 none,
 //                  1 SHA-256 of the body, 2 fuzzed, 3 upper-case SHA-256); bit 4 append
 //                  "?" + fuzzed query; bit 5 re-sign a login/account body (time = now, the
-//                  fuzzer's device key); bits 6-7 the Content-Length given to Api::Check
+//                  fuzzer's device key) and a "grant" field (base64 Grant or grant code:
+//                  made the fuzzer's, issued now, signed by its device); bits 6-7 the Content-Length given to Api::Check
 //                  (0 body size, 1 unknown, 2 body size + 2^20, 3 2^64-1)
 //   byte 3  captures: bits 0-1 the first, bits 2-3 the second: 0 the real id (the session's
 //           device, a fixed collection/chunk/pairing id, revision 1), 1 the fuzzed string as
@@ -116,6 +118,21 @@ inline constexpr const char* kServerTargets[] = {
     "{raw}",  // the first capture is the whole target
     "/v1/{raw}",
     "/v1/chunks/{raw}/{raw}",
+    // The staff console's routes (server/staff_api.h), added after the user API's so that
+    // the indices above stay what older seeds mean.
+    "/v1/staff/login",
+    "/v1/staff/logout",
+    "/v1/staff/lookup",
+    "/v1/staff/lock",
+    "/v1/staff/unlock",
+    "/v1/staff/reset-login",
+    "/v1/staff/metadata",
+    "/v1/staff/restore-trash",
+    "/v1/support/grants",
+    "/v1/support/grants/{grant_id}",
+    "/v1/log",
+    "/v1/log/global",
+    "/v1/account/login-reset",
 };
 inline constexpr size_t kNumServerMethods = sizeof(kServerMethods) / sizeof(kServerMethods[0]);
 inline constexpr size_t kNumServerTargets = sizeof(kServerTargets) / sizeof(kServerTargets[0]);

@@ -354,6 +354,72 @@ void ServerSeeds() {
   seed("raw_target", "GET", "{raw}", kAuth, "", "", 0, "/v1/chunks/../health?x=1");
 }
 
+// ---- server_request_fuzz, the staff console's routes (same layout, files staff_*) ----
+void StaffRequestSeeds() {
+  const char* t = "server_request_fuzz";
+  using coffer::fuzz::ServerRequestSeed;
+  auto target_index = [](std::string_view pattern) -> uint8_t {
+    for (size_t i = 0; i < coffer::fuzz::kNumServerTargets; ++i)
+      if (pattern == coffer::fuzz::kServerTargets[i]) return static_cast<uint8_t>(i);
+    std::fprintf(stderr, "no target %s\n", std::string(pattern).c_str());
+    std::abort();
+  };
+  auto method_index = [](std::string_view m) -> uint8_t {
+    for (size_t i = 0; i < coffer::fuzz::kNumServerMethods; ++i)
+      if (m == coffer::fuzz::kServerMethods[i]) return static_cast<uint8_t>(i);
+    std::abort();
+  };
+  // Authorization: 1 the user session, 2 with an empty string the staff session.
+  constexpr uint8_t kUser = 1, kStaff = 2, kQuery = 1 << 4, kResign = 1 << 5;
+  auto seed = [&](const char* name, const char* method, const char* target, uint8_t flags, std::string body = "",
+                  std::string query = "", uint8_t captures = 0, std::string cap1 = "") {
+    ServerRequestSeed s;
+    s.method = method_index(method);
+    s.target = target_index(target);
+    s.flags = flags;
+    s.captures = captures;
+    s.cap1 = std::move(cap1);
+    s.query = std::move(query);
+    s.body = ToBytes(body);
+    Write(t, std::string("staff_") + name, s.Encode());
+  };
+  // A grant of some account; the fuzz target re-signs it for its own account (kResign).
+  auto device_key = crypto::SigningKey::Generate();
+  staff::Grant grant;
+  grant.grant_id = RandArray<staff::kStaffIdBytes>();
+  grant.account_id = RandArray<staff::kStaffIdBytes>();
+  grant.device_id = RandArray<staff::kStaffIdBytes>();
+  grant.scopes = staff::kAllScopes;
+  grant.issued_at = 1767225600;
+  grant.expires_at = grant.issued_at + 7200;
+  grant.note = "ticket 4711";
+  staff::SignGrant(grant, device_key);
+  const std::string email = coffer::fuzz::kFuzzEmail;
+  const json verb{{"email", email}, {"reason", "ticket 4711: customer asked"}};
+  json with_grant = verb;
+  with_grant["grant"] = staff::FormatGrantCode(grant);
+  seed("login", "POST", "/v1/staff/login", 0, json{{"credential", "cs1:fuzz-admin:" + HexEncode(Rand(32))}}.dump());
+  seed("logout", "POST", "/v1/staff/logout", kStaff);
+  seed("lookup", "POST", "/v1/staff/lookup", kStaff, verb.dump());
+  seed("lock", "POST", "/v1/staff/lock", kStaff, verb.dump());
+  seed("unlock", "POST", "/v1/staff/unlock", kStaff, verb.dump());
+  seed("reset_login", "POST", "/v1/staff/reset-login", kStaff, verb.dump());
+  seed("metadata", "POST", "/v1/staff/metadata", kStaff | kResign, with_grant.dump());
+  seed("restore_trash", "POST", "/v1/staff/restore-trash", kStaff | kResign, with_grant.dump());
+  seed("grant_register", "POST", "/v1/support/grants", kUser | kResign,
+       json{{"grant", Base64Encode(grant.Encode())}}.dump());
+  seed("grant_list", "GET", "/v1/support/grants", kUser);
+  seed("grant_revoke", "DELETE", "/v1/support/grants/{grant_id}", kUser, "", "", /*capture 1: hex*/ 2,
+       std::string(reinterpret_cast<const char*>(grant.grant_id.data()), grant.grant_id.size()));
+  seed("log", "GET", "/v1/log", kUser | kQuery, "", "from=0");
+  seed("log_global", "GET", "/v1/log/global", kUser | kQuery, "", "from=0");
+  seed("login_reset", "POST", "/v1/account/login-reset", 0,
+       json{{"email", email},
+            {"code", "0123abcd-0123abcd-0123abcd-0123abcd"},
+            {"login", {{"salt", Base64Encode(Rand(16))}, {"ops", 2}, {"mem", 16 << 20}, {"verifier", Base64Encode(Rand(32))}}}}
+           .dump());
+}
+
 // ---- client_reply_fuzz: call selector, status selector, flags, [retry-after], body ----
 void ReplySeeds() {
   const char* t = "client_reply_fuzz";
@@ -491,6 +557,7 @@ int main(int argc, char** argv) {
   KeySeeds();
   BytesSeeds();
   ServerSeeds();
+  StaffRequestSeeds();
   ReplySeeds();
   StaffSeeds();
   std::printf("seeds written under %s\n", g_out.c_str());

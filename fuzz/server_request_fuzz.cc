@@ -1,11 +1,12 @@
 // The server's request handling (Api::Check, then Api::Handle), without sockets, on a real
-// SqliteMetaStore + LocalBlobStore in a scratch directory (tmpfs when available).
+// SqliteMetaStore + LocalBlobStore in a scratch directory (tmpfs when available), with the
+// staff console (server/staff_api.h) on a real SqliteStaffStore in the same database.
 //
 // One Api lives for the whole run, with an account created at start-up whose session the
 // input may use (fuzz_common.h documents the input layout). State persists between inputs,
 // as on a real server: chunks, revisions and accounts a previous input created are there.
-// If an input ends the session (logout, revoking the device), the next input gets a fresh
-// account.
+// If an input ends the session (logout, revoking the device, a staff lock), the next input
+// gets a fresh account; if it ends the staff session, the next one logs the staff member in again.
 //
 // Must never crash. A finding (abort) is also: a status outside 100..599; a JSON reply that
 // is not JSON; a body on 204 or on a successful HEAD; Check() and Handle() disagreeing on a routing/size
@@ -31,8 +32,11 @@
 #include "fuzz_common.h"
 #include "server/api.h"
 #include "server/log.h"
+#include "server/staff_admin.h"
+#include "staff/formats/staff_formats.h"
 #include "store/local/local_blob_store.h"
 #include "store/sqlite/sqlite_meta_store.h"
+#include "store/sqlite/sqlite_staff_store.h"
 #include "util/bytes.h"
 
 using namespace coffer;
@@ -46,12 +50,15 @@ struct State {
   std::string dir;
   std::unique_ptr<store::SqliteMetaStore> meta;
   std::unique_ptr<store::LocalBlobStore> blobs;
+  std::unique_ptr<store::SqliteStaffStore> staff;
   std::unique_ptr<Api> api;
   std::optional<crypto::SigningKey> device_key;
   std::string account_id;
   std::string device_id;
   std::string email;
   std::string token;
+  std::string staff_credential;  // cs1:NAME:SECRET of the fuzzer's admin
+  std::string staff_token;
   int accounts = 0;
   bool allow_500 = false;
   bool trace = false;  // COFFER_FUZZ_TRACE=1: one line per request on stderr
@@ -122,6 +129,14 @@ void NewAccount() {
   (void)Send("PUT", std::string("/v1/pairing/") + coffer::fuzz::kFuzzPairingId, "pairing request", g->token);
 }
 
+// Logs the fuzzer's staff admin in (again): inputs use the session with auth mode 2 and an
+// empty fuzzed string.
+void StaffLogin() {
+  Response r = Send("POST", "/v1/staff/login", json{{"credential", g->staff_credential}}.dump());
+  if (r.status != 201) Finding("could not log the fuzzing staff member in:", std::string(AsChars(r.body)));
+  g->staff_token = json::parse(AsChars(r.body)).value("token", "");
+}
+
 void Cleanup() {
   if (g == nullptr) return;
   std::error_code ec;
@@ -139,7 +154,7 @@ std::string TakeString(const uint8_t*& p, const uint8_t* end) {
 }
 
 std::string FillCapture(std::string_view name, int mode, const std::string& fuzzed) {
-  const size_t hex_len = name == "chunk_id" ? 64 : 32;
+  const size_t hex_len = name == "chunk_id" ? 64 : 32;  // grant_id: 32 too
   switch (mode) {
     case 0:
       if (name == "device_id") return g->device_id;
@@ -163,18 +178,48 @@ std::string FillCapture(std::string_view name, int mode, const std::string& fuzz
   }
 }
 
-// Sets time, sign_pk and signature of a login or account-creation body so that the
-// signature check passes with the fuzzer's device key.
+// Re-signs what the fuzzer could not sign itself: the time, sign_pk and signature of a login
+// or account-creation body, and a "grant" field (base64 of a Grant for POST
+// /v1/support/grants, a grant code for the staff verbs), which becomes a grant of the
+// fuzzer's account and device, issued now and signed with the fuzzer's device key.
 std::string Resign(const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("email") || !j["email"].is_string() || !j.contains("device") ||
-      !j["device"].is_object() || !j["device"].contains("id") || !j["device"]["id"].is_string()) {
-    return body;
-  }
+  if (!j.is_object()) return body;
   const int64_t now = Now();
-  j["time"] = now;
-  j["device"]["sign_pk"] = Base64Encode(g->device_key->public_key());
-  j["signature"] = LoginSignature(j["email"].get<std::string>(), j["device"]["id"].get<std::string>(), now);
+  if (j.contains("email") && j["email"].is_string() && j.contains("device") && j["device"].is_object() &&
+      j["device"].contains("id") && j["device"]["id"].is_string()) {
+    j["time"] = now;
+    j["device"]["sign_pk"] = Base64Encode(g->device_key->public_key());
+    j["signature"] = LoginSignature(j["email"].get<std::string>(), j["device"]["id"].get<std::string>(), now);
+  }
+  if (j.contains("grant") && j["grant"].is_string()) {
+    const std::string text = j["grant"].get<std::string>();
+    std::optional<staff::Grant> grant;
+    bool as_code = false;
+    if (auto raw = Base64Decode(text); raw.ok()) {
+      if (auto decoded = staff::Grant::Decode(*raw); decoded.ok()) grant = std::move(decoded).value();
+    }
+    if (!grant) {
+      if (auto parsed = staff::ParseGrantCode(text); parsed.ok()) {
+        grant = std::move(parsed).value();
+        as_code = true;
+      }
+    }
+    auto account = staff::Id16FromHex(g->account_id);
+    auto device = staff::Id16FromHex(g->device_id);
+    if (grant && account.ok() && device.ok()) {
+      int64_t lifetime = 0;
+      if (__builtin_sub_overflow(grant->expires_at, grant->issued_at, &lifetime) || lifetime > (int64_t{1} << 40) ||
+          lifetime < -(int64_t{1} << 40))
+        lifetime = 3600;
+      grant->account_id = *account;
+      grant->device_id = *device;
+      grant->issued_at = now;
+      grant->expires_at = now + lifetime;
+      staff::SignGrant(*grant, *g->device_key);
+      j["grant"] = as_code ? staff::FormatGrantCode(*grant) : Base64Encode(grant->Encode());
+    }
+  }
   try {
     return j.dump();
   } catch (const std::exception&) {
@@ -202,13 +247,22 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   auto blobs = store::LocalBlobStore::Open(g->dir + "/blobs");
   if (!blobs.ok()) Finding("LocalBlobStore::Open:", blobs.status().ToString());
   g->blobs = std::move(blobs).value();
+  auto staff = store::SqliteStaffStore::Open(g->dir + "/meta.sqlite");
+  if (!staff.ok()) Finding("SqliteStaffStore::Open:", staff.status().ToString());
+  g->staff = std::move(staff).value();
+  auto credential = AddStaff(*g->staff, "fuzz-admin", "admin", Now());
+  if (!credential.ok()) Finding("AddStaff:", credential.status().ToString());
+  g->staff_credential = *credential;
   ApiOptions options;
   options.gc_grace_seconds = 0;
+  options.staff = g->staff.get();
+  options.log_key_file = g->dir + "/staff-log.key";
   auto api = Api::Create(*g->meta, *g->blobs, std::move(options));
   if (!api.ok()) Finding("Api::Create:", api.status().ToString());
   g->api = std::move(api).value();
   g->device_key = crypto::SigningKey::Generate();
   NewAccount();
+  StaffLogin();
   return 0;
 }
 
@@ -249,7 +303,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       req.authorization = "Bearer " + g->token;
       break;
     case 2:
-      req.authorization = "Bearer " + auth_fuzz;
+      req.authorization = "Bearer " + (auth_fuzz.empty() ? g->staff_token : auth_fuzz);
       break;
     case 3:
       req.authorization = auth_fuzz;
@@ -327,10 +381,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Finding("Check() refused the session but Handle() answered success:", where);
   }
 
-  // Did this input end our session (logout, revoked device)? Then start over with a new
-  // account so that later inputs still reach the authenticated handlers.
-  if (real_session && (resp.status == 401 || resp.status == 403 || resp.status == 204)) {
+  // Did this input end our session (logout, revoked device) or lock our account? Then start
+  // over with a new account so that later inputs still reach the authenticated handlers.
+  // Likewise for the staff session (logout).
+  if (real_session && (resp.status == 401 || resp.status == 403 || resp.status == 204 || resp.status == 423)) {
     if (Send("GET", "/v1/account", "", g->token).status != 200) NewAccount();
+  }
+  const bool staff_session = (flags & 3) == 2 && auth_fuzz.empty();
+  if (staff_session && (resp.status == 401 || resp.status == 204)) {
+    if (Send("POST", "/v1/staff/lookup", "{}", g->staff_token).status == 401) StaffLogin();
   }
   return 0;
 }

@@ -25,6 +25,7 @@ namespace {
 constexpr size_t kOpsPerRevision = 1000;
 constexpr int kMaxReplans = 8;
 constexpr const char* kIgnoreFile = ".cofferignore";
+constexpr size_t kMaxIgnorePattern = 1024;
 // Temporary names this module and DownloadFile create inside the synced folder.
 constexpr std::string_view kDownloadTempPrefix = ".coffer-";
 constexpr std::string_view kDownloadTempSuffix = ".part";
@@ -97,18 +98,19 @@ struct IgnoreRules::Rule {
 namespace {
 
 // Translates one gitignore glob into an ECMAScript regex over a whole relative path.
+// "[\\s\\S]", not ".": ECMAScript's "." stops at line breaks, which file names may contain.
 std::string GlobToRegex(std::string_view glob, bool anchored) {
-  std::string re = anchored ? "^" : "^(?:.*/)?";
+  std::string re = anchored ? "^" : "^(?:[\\s\\S]*/)?";
   for (size_t i = 0; i < glob.size(); ++i) {
     const char c = glob[i];
     if (c == '*') {
       if (i + 1 < glob.size() && glob[i + 1] == '*') {
         const bool slash_after = i + 2 < glob.size() && glob[i + 2] == '/';
         if (slash_after) {
-          re += "(?:.*/)?";
+          re += "(?:[\\s\\S]*/)?";
           i += 2;
         } else {
-          re += ".*";
+          re += "[\\s\\S]*";
           i += 1;
         }
       } else {
@@ -143,7 +145,7 @@ std::string GlobToRegex(std::string_view glob, bool anchored) {
     }
   }
   // A pattern naming a folder also covers everything inside it.
-  re += "(?:/.*)?$";
+  re += "(?:/[\\s\\S]*)?$";
   return re;
 }
 
@@ -175,10 +177,20 @@ StatusOr<IgnoreRules> IgnoreRules::Parse(std::string_view text) {
       line.pop_back();
     }
     if (line.empty()) continue;
+    // The regex compiler recurses once per pattern element: a bound keeps a hostile file from
+    // exhausting the stack (git's own patterns are rarely longer than a path).
+    if (line.size() > kMaxIgnorePattern) {
+      return InvalidArgumentError(".cofferignore line " + std::to_string(line_no) + ": pattern longer than " +
+                                  std::to_string(kMaxIgnorePattern) + " characters");
+    }
     bool anchored = line.find('/') != std::string::npos;
     if (line[0] == '/') line.erase(0, 1);
     try {
-      rule->re = std::regex(GlobToRegex(line, anchored), std::regex::ECMAScript | std::regex::optimize);
+      // __polynomial (libstdc++): match with the breadth-first executor, linear in the path
+      // length and without recursion per character; the default backtracking one takes
+      // exponential time on patterns like "?*?*?*?*a" and overflows the stack on long paths.
+      rule->re = std::regex(GlobToRegex(line, anchored),
+                            std::regex::ECMAScript | std::regex::optimize | std::regex_constants::__polynomial);
     } catch (const std::regex_error&) {
       return InvalidArgumentError(".cofferignore line " + std::to_string(line_no) + ": cannot parse pattern \"" + line +
                                   "\"");
