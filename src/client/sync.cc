@@ -134,10 +134,12 @@ std::string GlobToRegex(std::string_view glob, bool anchored) {
         i = close;
       }
     } else if (c == '\\' && i + 1 < glob.size()) {
+      // An escaped character is literal. Only regex syntax keeps its backslash: before a
+      // letter or digit one would make a class, a control character or a back-reference.
       ++i;
-      re += '\\';
+      if (glob[i] != '\0' && std::strchr(".^$|()+{}[]*?\\/", glob[i]) != nullptr) re += '\\';
       re += glob[i];
-    } else if (std::strchr(".^$|()+{}", c) != nullptr) {
+    } else if (c != '\0' && std::strchr(".^$|()+{}", c) != nullptr) {
       re += '\\';
       re += c;
     } else {
