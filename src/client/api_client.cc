@@ -50,6 +50,8 @@ constexpr size_t kRevisionsReplyCap = Base64Len(64 * kMiB) + 4 * kMiB;
 constexpr size_t kCheckpointReplyCap = Base64Len(kMaxCheckpointBytes) + 64 * kKiB;
 constexpr size_t kChainReplyCap = 16 * kMiB;
 constexpr size_t kMissingReplyCap = 16 * kMiB;  // at most the ids we sent
+constexpr size_t kMaxPackBytes = 64 * kMiB;     // server limit of POST /v1/chunks/pack
+constexpr size_t kFetchReplyCap = 64 * kMiB + 64 * kKiB;
 // The chunk list grows with the account (about 85 bytes per chunk): 128 MiB is enough for
 // about 1.5 million chunks.
 constexpr size_t kChunkListReplyCap = 128 * kMiB;
@@ -878,6 +880,33 @@ StatusOr<bool> ApiClient::HasChunk(const std::string& chunk_id) {
 StatusOr<Bytes> ApiClient::GetChunk(const std::string& chunk_id) {
   COFFER_RETURN_IF_ERROR(CheckId(chunk_id, kChunkIdHexLen, "chunk id"));
   CallSpec spec = Get("/v1/chunks/" + chunk_id, kChunkReplyCap);
+  COFFER_ASSIGN_OR_RETURN(HttpResponse r, impl_->Call(spec, token_, &stats_));
+  return ToBytes(r.body);
+}
+
+StatusOr<PackResult> ApiClient::PutChunkPack(ByteView body) {
+  COFFER_RETURN_IF_ERROR(CheckBodySize(body.size(), kMaxPackBytes, "chunk pack"));
+  CallSpec spec = WithRaw("POST", "/v1/chunks/pack", body);
+  // Content-addressed and create-or-ignore per chunk, so repeating it is harmless.
+  spec.idempotent = true;
+  COFFER_ASSIGN_OR_RETURN(HttpResponse r, impl_->Call(spec, token_, &stats_));
+  ReplyParser p(What(spec));
+  COFFER_ASSIGN_OR_RETURN(Node root, p.Root(r.body));
+  PackResult out;
+  COFFER_ASSIGN_OR_RETURN(out.stored, p.U64(root, "stored"));
+  COFFER_ASSIGN_OR_RETURN(out.existing, p.U64(root, "existing"));
+  return out;
+}
+
+StatusOr<Bytes> ApiClient::FetchChunks(const std::vector<std::string>& ids) {
+  if (ids.empty() || ids.size() > kMaxFetchIdsPerRequest) {
+    return InvalidArgumentError("fetch 1.." + std::to_string(kMaxFetchIdsPerRequest) + " chunks per request");
+  }
+  for (const std::string& id : ids) COFFER_RETURN_IF_ERROR(CheckId(id, kChunkIdHexLen, "chunk id"));
+  COFFER_ASSIGN_OR_RETURN(std::string body, DumpJson(json{{"ids", ids}}, kMaxJsonRequest, "POST /v1/chunks/fetch"));
+  CallSpec spec = WithJson("POST", "/v1/chunks/fetch", body);
+  spec.max_reply = kFetchReplyCap;
+  spec.idempotent = true;  // a read
   COFFER_ASSIGN_OR_RETURN(HttpResponse r, impl_->Call(spec, token_, &stats_));
   return ToBytes(r.body);
 }

@@ -96,6 +96,11 @@ struct Revision {
   Bytes data;
 };
 
+struct PackResult {
+  uint64_t stored = 0;    // chunks the server did not have and now stores
+  uint64_t existing = 0;  // chunks it already had
+};
+
 struct ChunkListEntry {
   std::string id;
   uint64_t size = 0;
@@ -170,6 +175,12 @@ class ApiClient {
   StatusOr<bool> HasChunk(const std::string& chunk_id);
   StatusOr<Bytes> GetChunk(const std::string& chunk_id);  // reply capped at 16 MiB
   StatusOr<std::vector<std::string>> MissingChunks(const std::vector<std::string>& ids);
+  // Uploads a CFPK body (chunk/pack_wire.h) holding several chunk containers at once.
+  StatusOr<PackResult> PutChunkPack(ByteView body);
+  // Up to kMaxFetchIdsPerRequest chunks in one CFFR reply, in the order asked; the caller
+  // splits it with chunk::ParseFetchReply (which checks every id) and decrypts each.
+  static constexpr size_t kMaxFetchIdsPerRequest = 1024;
+  StatusOr<Bytes> FetchChunks(const std::vector<std::string>& ids);
   StatusOr<std::vector<ChunkListEntry>> ListChunks();
   // `heads`: collection id -> head the live set was computed from; kAborted if any moved.
   StatusOr<GcResult> CollectGarbage(const std::vector<std::string>& live_ids,

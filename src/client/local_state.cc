@@ -1,5 +1,8 @@
 #include "client/local_state.h"
 
+#include <mutex>
+#include <unordered_map>
+
 namespace coffer::client {
 
 namespace {
@@ -23,13 +26,72 @@ CREATE TABLE IF NOT EXISTS versions(
 )sql";
 }  // namespace
 
+// Prepared statements are kept per database and reused: the journal runs the same few
+// statements for every item of a revision, and re-parsing the SQL each time cost more than
+// executing it. Only fixed SQL texts are cached (values are always bound), capped anyway.
+namespace {
+constexpr size_t kMaxCachedStatements = 256;
+
+struct StatementCache {
+  std::mutex mu;
+  std::unordered_map<sqlite3*, std::unordered_multimap<std::string, sqlite3_stmt*>> idle;
+};
+
+StatementCache& Cache() {
+  static StatementCache* cache = new StatementCache;  // never destroyed: used from destructors
+  return *cache;
+}
+}  // namespace
+
 Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
+  {
+    StatementCache& cache = Cache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto db_it = cache.idle.find(db);
+    if (db_it != cache.idle.end()) {
+      auto it = db_it->second.find(std::string(sql));
+      if (it != db_it->second.end()) {
+        stmt_ = it->second;
+        db_it->second.erase(it);
+        return;
+      }
+    }
+  }
   if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) != SQLITE_OK) {
     prepare_error_ = InternalError(std::string("local state: cannot prepare statement: ") + sqlite3_errmsg(db));
     stmt_ = nullptr;
   }
 }
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+
+Stmt::~Stmt() {
+  if (!stmt_) return;
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  const char* text = sqlite3_sql(stmt_);
+  StatementCache& cache = Cache();
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto& idle = cache.idle[db_];
+    if (text != nullptr && idle.size() < kMaxCachedStatements) {
+      idle.emplace(text, stmt_);
+      return;
+    }
+  }
+  sqlite3_finalize(stmt_);
+}
+
+void Stmt::FinalizeCached(sqlite3* db) {
+  std::unordered_multimap<std::string, sqlite3_stmt*> idle;
+  {
+    StatementCache& cache = Cache();
+    std::lock_guard<std::mutex> lock(cache.mu);
+    auto it = cache.idle.find(db);
+    if (it == cache.idle.end()) return;
+    idle = std::move(it->second);
+    cache.idle.erase(it);
+  }
+  for (auto& [_, stmt] : idle) sqlite3_finalize(stmt);
+}
 
 Stmt& Stmt::Bind(int i, int64_t v) {
   if (stmt_) sqlite3_bind_int64(stmt_, i, v);
@@ -97,7 +159,10 @@ StatusOr<std::unique_ptr<LocalState>> LocalState::Open(const std::string& path) 
   return state;
 }
 
-LocalState::~LocalState() { sqlite3_close(db_); }
+LocalState::~LocalState() {
+  Stmt::FinalizeCached(db_);
+  sqlite3_close(db_);
+}
 
 Status LocalState::Exec(std::string_view sql) {
   char* err = nullptr;

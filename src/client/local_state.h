@@ -43,6 +43,9 @@ class Stmt {
   Bytes Blob(int col) const;
   bool IsNull(int col) const;
 
+  // Finalizes the statements cached for `db`; call before closing it.
+  static void FinalizeCached(sqlite3* db);
+
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -14,8 +16,10 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
 #include "chunk/chunker.h"
+#include "chunk/pack_wire.h"
 #include "crypto/aead.h"
 #include "crypto/hash.h"
 
@@ -23,14 +27,14 @@ namespace coffer::client {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr size_t kUploadBatchBytes = 16u << 20;
 constexpr size_t kCommitOps = 1000;
 constexpr uint64_t kCommitBytes = 256ull << 20;
-// Parallel chunk uploads: each upload waits on the server's fsyncs, so several in flight keep
-// the server's disk busy; each worker also encrypts its own chunks.
-constexpr size_t kUploadConnections = 8;
-// Parallel chunk downloads for restore: requests in flight and the reorder window.
-constexpr size_t kFetchConnections = 8;
+// Packs uploaded at once: each waits on the server's fsync and index commit, so a few in
+// flight keep its disk busy; each worker also encrypts its own pack.
+constexpr size_t kUploadConnections = 3;
+// Parallel chunk downloads: connections (single files: GETs; restore: batched fetches) and
+// the reorder window of a single file.
+constexpr size_t kFetchConnections = 4;
 constexpr size_t kFetchWindow = 16;
 
 std::string Errno() { return std::strerror(errno); }
@@ -94,85 +98,155 @@ StatusOr<Bytes> DecryptChunk(const UnlockedKeys& keys, uint32_t epoch, const Chu
   return plain;
 }
 
-// Collects chunks and uploads the ones the server does not have, in batches.
+// Collects chunks into packs and uploads the ones the server does not have, in the
+// background: while the caller reads, chunks and hashes the next files, worker threads ask
+// the server which chunks of a finished pack it lacks, encrypt those and send them as one
+// CFPK body (FORMAT.md §17), so the server stores a pack with one write, one fsync and one
+// index transaction. Memory is bounded by the packs in flight (kPacksInFlight × kPackBytes).
 class Uploader {
  public:
   Uploader(Vault& vault, const ContentEpochKeys& keys, CopyStats& stats)
       : vault_(vault), keys_(keys), stats_(stats) {}
 
-  Status Add(const Hash32& id, ByteView plain) {
-    if (known_.count(id) || queued_.count(id)) return OkStatus();
-    queued_.insert(id);
-    pending_.emplace_back(id, Bytes(plain.begin(), plain.end()));
-    pending_bytes_ += plain.size();
-    if (pending_bytes_ >= kUploadBatchBytes) return Flush();
-    return OkStatus();
-  }
+  Uploader(const Uploader&) = delete;
+  Uploader& operator=(const Uploader&) = delete;
 
-  Status Flush() {
-    if (pending_.empty()) return OkStatus();
-    std::vector<std::string> ids;
-    ids.reserve(pending_.size());
-    for (const auto& [id, _] : pending_) ids.push_back(HexId(id));
-    COFFER_ASSIGN_OR_RETURN(std::vector<std::string> missing, vault_.api().MissingChunks(ids));
-    std::set<std::string> need(missing.begin(), missing.end());
-    std::vector<const std::pair<Hash32, Bytes>*> todo;
-    for (const auto& p : pending_)
-      if (need.count(HexId(p.first))) todo.push_back(&p);
-    COFFER_RETURN_IF_ERROR(UploadAll(todo));
-    for (const auto& [id, _] : pending_) known_.insert(id);
-    pending_.clear();
-    queued_.clear();
-    pending_bytes_ = 0;
-    return OkStatus();
-  }
-
-  // Merges the worker connections' traffic into the vault's counters.
   ~Uploader() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    // Merges the worker connections' traffic into the vault's counters.
     for (auto& c : connections_) vault_.api().MergeStats(c->stats());
   }
 
+  // Copies `plain` into the current pack unless this run already has it queued or stored.
+  Status Add(const Hash32& id, ByteView plain) {
+    COFFER_RETURN_IF_ERROR(Error());
+    if (!known_.insert(id).second) return OkStatus();
+    current_.chunks.emplace_back(id, Bytes(plain.begin(), plain.end()));
+    current_.bytes += plain.size();
+    if (current_.bytes >= kPackBytes || current_.chunks.size() >= kPackChunks) return Submit();
+    return OkStatus();
+  }
+
+  // Returns once every chunk added so far is on the server (or the first upload error).
+  Status Flush() {
+    COFFER_RETURN_IF_ERROR(Submit());
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [&] { return (queue_.empty() && busy_ == 0) || !error_.ok(); });
+    return error_;
+  }
+
  private:
-  Status UploadAll(const std::vector<const std::pair<Hash32, Bytes>*>& todo) {
-    if (todo.empty()) return OkStatus();
-    const size_t workers = std::min(kUploadConnections, todo.size());
-    while (connections_.size() < workers) {
+  struct Pack {
+    std::vector<std::pair<Hash32, Bytes>> chunks;
+    size_t bytes = 0;
+  };
+
+  Status Error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+
+  Status Submit() {
+    if (current_.chunks.empty()) return Error();
+    COFFER_RETURN_IF_ERROR(StartWorkers());
+    std::unique_lock<std::mutex> lock(mu_);
+    // Back-pressure: the reader waits rather than buffering the whole tree.
+    idle_cv_.wait(lock, [&] { return queue_.size() + busy_ < kPacksInFlight || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    queue_.push_back(std::move(current_));
+    current_ = Pack();
+    lock.unlock();
+    work_cv_.notify_one();
+    return OkStatus();
+  }
+
+  Status StartWorkers() {
+    if (!threads_.empty()) return OkStatus();
+    for (size_t w = 0; w < kUploadConnections; ++w) {
       COFFER_ASSIGN_OR_RETURN(auto c, vault_.NewConnection());
       connections_.push_back(std::move(c));
     }
-    std::atomic<size_t> next{0};
-    std::mutex mu;
-    Status first_error;
-    auto work = [&](ApiClient& api) {
-      for (size_t i = next++; i < todo.size(); i = next++) {
-        const auto& [id, plain] = *todo[i];
-        auto sealed = EncryptChunk(keys_, id, plain);
-        Status st = sealed.ok() ? api.PutChunk(HexId(id), *sealed).status() : sealed.status();
-        std::lock_guard<std::mutex> lock(mu);
-        if (!st.ok()) {
-          if (first_error.ok()) first_error = st;
-          next = todo.size();  // stop the other workers too
-          return;
-        }
-        stats_.chunks_uploaded++;
-        stats_.bytes_uploaded += sealed->size();
-      }
-    };
-    std::vector<std::thread> threads;
-    for (size_t w = 1; w < workers; ++w) threads.emplace_back(work, std::ref(*connections_[w]));
-    work(*connections_[0]);
-    for (auto& t : threads) t.join();
-    return first_error;
+    for (auto& c : connections_) threads_.emplace_back([this, api = c.get()] { Work(*api); });
+    return OkStatus();
   }
+
+  void Work(ApiClient& api) {
+    for (;;) {
+      Pack pack;
+      bool failed_already = false;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping
+        pack = std::move(queue_.front());
+        queue_.pop_front();
+        ++busy_;
+        failed_already = !error_.ok();
+      }
+      Status st = failed_already ? OkStatus() : Upload(api, pack);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --busy_;
+        if (!st.ok() && error_.ok()) error_ = st;
+      }
+      idle_cv_.notify_all();
+    }
+  }
+
+  Status Upload(ApiClient& api, const Pack& pack) {
+    std::vector<std::string> ids;
+    ids.reserve(pack.chunks.size());
+    for (const auto& [id, _] : pack.chunks) ids.push_back(HexId(id));
+    COFFER_ASSIGN_OR_RETURN(std::vector<std::string> missing, api.MissingChunks(ids));
+    if (missing.empty()) return OkStatus();
+    const std::unordered_set<std::string> need(missing.begin(), missing.end());
+    chunk::PackWriter writer;
+    uint64_t sealed_bytes = 0;
+    for (size_t i = 0; i < pack.chunks.size(); ++i) {
+      if (!need.count(ids[i])) continue;
+      const auto& [id, plain] = pack.chunks[i];
+      COFFER_ASSIGN_OR_RETURN(Bytes sealed, EncryptChunk(keys_, id, plain));
+      chunk::RawId raw_id, sha;
+      std::copy(id.begin(), id.end(), raw_id.begin());
+      const Bytes digest = crypto::Sha256(sealed);
+      std::copy(digest.begin(), digest.end(), sha.begin());
+      writer.Add(raw_id, sha, sealed);
+      sealed_bytes += sealed.size();
+    }
+    const size_t count = writer.count();
+    COFFER_RETURN_IF_ERROR(api.PutChunkPack(writer.Finish()).status());
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.chunks_uploaded += count;
+    stats_.bytes_uploaded += sealed_bytes;
+    return OkStatus();
+  }
+
+  // A pack of about this much plaintext per request: large enough that the server's fsync
+  // and index commit are paid rarely, small enough to keep several in flight in little RAM.
+  static constexpr size_t kPackBytes = 8u << 20;
+  static constexpr size_t kPackChunks = 1024;
+  static constexpr size_t kPacksInFlight = kUploadConnections + 1;
 
   Vault& vault_;
   const ContentEpochKeys& keys_;
   CopyStats& stats_;
+  std::set<Hash32> known_;  // queued or stored in this run (main thread only)
+  Pack current_;            // being filled (main thread only)
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // a pack was queued, or stopping
+  std::condition_variable idle_cv_;  // a pack finished
+  std::deque<Pack> queue_;
+  size_t busy_ = 0;
+  bool stopping_ = false;
+  Status error_;
   std::vector<std::unique_ptr<ApiClient>> connections_;
-  std::set<Hash32> known_;   // on the server (checked or uploaded in this run)
-  std::set<Hash32> queued_;
-  std::vector<std::pair<Hash32, Bytes>> pending_;
-  size_t pending_bytes_ = 0;
+  std::vector<std::thread> threads_;
 };
 
 // Reads one local file into a Content, uploading its chunks. Retries if the file changes
@@ -578,8 +652,30 @@ class ChunkFetcher {
   std::vector<std::unique_ptr<ApiClient>> connections_;
 };
 
+// Hands over the verified plaintext of a file's chunks, in order. An error names the chunk
+// and the file; a sink error is returned as is.
+using PlainSink = std::function<Status(ByteView plain)>;
+using PlainSource = std::function<Status(const Content& content, const std::string& what, const PlainSink& sink)>;
+
+// The source for single downloads (sync, DownloadFile): a window of parallel GETs per file.
+Status FetchAndDecrypt(Vault& vault, ChunkFetcher& fetcher, const Content& content, const std::string& what,
+                       const PlainSink& sink) {
+  auto consume = [&](size_t i, Bytes data) -> Status {
+    COFFER_ASSIGN_OR_RETURN(Bytes plain, DecryptChunk(vault.keys(), content.content_epoch, content.chunks[i], data, what));
+    return sink(plain);
+  };
+  size_t failed = SIZE_MAX;
+  Status fetched = fetcher.FetchInOrder(content.chunks, consume, &failed);
+  if (fetched.ok() || failed == SIZE_MAX) return fetched;
+  const std::string chunk = HexId(content.chunks[failed].id);
+  if (fetched.code() == StatusCode::kNotFound) {
+    return DataLossError("chunk " + chunk + " of " + what + " is missing on the server");
+  }
+  return fetched.WithContext("chunk " + chunk + " of " + what);
+}
+
 Status WriteFileAtomically(Vault& vault, const ItemRow& item, const fs::path& dest, const std::string& what,
-                           const std::function<void(uint64_t)>& on_bytes, ChunkFetcher* fetcher = nullptr) {
+                           const std::function<void(uint64_t)>& on_bytes, const PlainSource& source) {
   COFFER_ASSIGN_OR_RETURN(Content content, Content::Decode(item.content));
   std::error_code ec;
   if (fs::is_directory(fs::symlink_status(dest, ec))) {
@@ -614,23 +710,11 @@ Status WriteFileAtomically(Vault& vault, const ItemRow& item, const fs::path& de
     auto k = vault.keys().content.find(content.content_epoch);
     if (k == vault.keys().content.end()) return fail(DataLossError(what + " uses an unknown key epoch"));
     crypto::StreamingHash whole(k->second.chunk_id_key);
-    auto consume = [&](size_t i, Bytes data) -> Status {
-      const ChunkRef& ref = content.chunks[i];
-      COFFER_ASSIGN_OR_RETURN(Bytes plain, DecryptChunk(vault.keys(), content.content_epoch, ref, data, what));
+    Status fetched = source(content, what, [&](ByteView plain) -> Status {
       whole.Update(plain);
       return write_all(plain);
-    };
-    ChunkFetcher local_fetcher(vault);
-    size_t failed = SIZE_MAX;
-    Status fetched = (fetcher ? *fetcher : local_fetcher).FetchInOrder(content.chunks, consume, &failed);
-    if (!fetched.ok()) {
-      if (failed == SIZE_MAX) return fail(fetched);
-      const std::string chunk = HexId(content.chunks[failed].id);
-      if (fetched.code() == StatusCode::kNotFound) {
-        return fail(DataLossError("chunk " + chunk + " of " + what + " is missing on the server"));
-      }
-      return fail(fetched.WithContext("chunk " + chunk + " of " + what));
-    }
+    });
+    if (!fetched.ok()) return fail(fetched);
     if (ToHash(whole.Final()) != content.content_hash) {
       return fail(DataLossError(what + " does not match its recorded content hash"));
     }
@@ -666,7 +750,11 @@ void SetDirTimes(const fs::path& dir, const ItemRow& item) {
 Status DownloadFile(Vault& vault, const ItemRow& item, const std::string& dest, const std::string& what,
                     const std::function<void(uint64_t)>& on_bytes) {
   static const std::function<void(uint64_t)> kIgnore = [](uint64_t) {};
-  return WriteFileAtomically(vault, item, dest, what, on_bytes ? on_bytes : kIgnore);
+  ChunkFetcher fetcher(vault);
+  return WriteFileAtomically(vault, item, dest, what, on_bytes ? on_bytes : kIgnore,
+                             [&](const Content& content, const std::string& w, const PlainSink& sink) {
+                               return FetchAndDecrypt(vault, fetcher, content, w, sink);
+                             });
 }
 
 StatusOr<CopyStats> PutPaths(Vault& vault, Journal& journal, const std::vector<std::string>& sources,
@@ -699,57 +787,262 @@ StatusOr<CopyStats> PutPaths(Vault& vault, Journal& journal, const std::vector<s
 
 namespace {
 
+// Restore of many files (get): every chunk of every file, in the order the files are written,
+// is fetched ahead in batches (POST /v1/chunks/fetch, FORMAT.md §17) by a few worker threads,
+// each on its own connection, and decrypted and checked there (AEAD, keyed id); the writer
+// thread only writes, hashes the whole file and renames. Small files no longer wait for a
+// round trip each, and decryption runs beside the writes. Memory is bounded by the window of
+// batches ahead of the writer (kRestoreWindow × kRestoreBatchBytes, plus their ciphertext).
+class RestorePipeline {
+ public:
+  struct FileChunks {
+    const Content* content;
+    const std::string* what;  // the file's remote path, for errors
+  };
+
+  RestorePipeline(Vault& vault, std::vector<FileChunks> files) : vault_(vault), files_(std::move(files)) {
+    // Cut the flat chunk sequence into batches by count and (plaintext) size.
+    Batch cur;
+    size_t bytes = 0;
+    for (size_t f = 0; f < files_.size(); ++f) {
+      const auto& chunks = files_[f].content->chunks;
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        if (!cur.refs.empty() && (cur.refs.size() >= kRestoreBatchChunks || bytes + chunks[i].size > kRestoreBatchBytes)) {
+          batches_.push_back(std::move(cur));
+          cur = Batch();
+          bytes = 0;
+        }
+        cur.refs.push_back({f, i});
+        bytes += chunks[i].size;
+      }
+    }
+    if (!cur.refs.empty()) batches_.push_back(std::move(cur));
+  }
+
+  RestorePipeline(const RestorePipeline&) = delete;
+  RestorePipeline& operator=(const RestorePipeline&) = delete;
+
+  ~RestorePipeline() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    for (auto& c : connections_) vault_.api().MergeStats(c->stats());
+  }
+
+  Status Start() {
+    if (batches_.empty()) return OkStatus();
+    const size_t workers = std::min(kFetchConnections, batches_.size());
+    for (size_t w = 0; w < workers; ++w) {
+      COFFER_ASSIGN_OR_RETURN(auto c, vault_.NewConnection());
+      connections_.push_back(std::move(c));
+    }
+    for (auto& c : connections_) threads_.emplace_back([this, api = c.get()] { Work(*api); });
+    return OkStatus();
+  }
+
+  // The PlainSource for file `f` (files are consumed in order, each chunk exactly once).
+  Status Deliver(size_t f, const PlainSink& sink) {
+    const size_t n = files_[f].content->chunks.size();
+    for (size_t i = 0; i < n; ++i) {
+      Batch* batch = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return batches_[consume_batch_].ready; });
+        batch = &batches_[consume_batch_];
+      }
+      const size_t k = consume_pos_;
+      if (batch->refs[k].file != f || batch->refs[k].index != i) return InternalError("restore pipeline out of order");
+      StatusOr<Bytes>& plain = batch->plain[k];
+      if (!plain.ok()) return plain.status();
+      COFFER_RETURN_IF_ERROR(sink(*plain));
+      plain = Bytes();  // free early
+      if (++consume_pos_ == batch->refs.size()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        batch->plain.clear();
+        batch->plain.shrink_to_fit();
+        ++consume_batch_;
+        consume_pos_ = 0;
+        cv_.notify_all();  // a worker may start the next batch of the window
+      }
+    }
+    return OkStatus();
+  }
+
+ private:
+  struct Ref {
+    size_t file;
+    size_t index;
+  };
+  struct Batch {
+    std::vector<Ref> refs;
+    std::vector<StatusOr<Bytes>> plain;  // filled by a worker
+    bool ready = false;
+  };
+
+  void Work(ApiClient& api) {
+    for (;;) {
+      size_t b;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] {
+          return stopping_ || (next_batch_ < batches_.size() && next_batch_ < consume_batch_ + kRestoreWindow);
+        });
+        if (stopping_) return;
+        b = next_batch_++;
+      }
+      std::vector<StatusOr<Bytes>> plain = FetchBatch(api, batches_[b]);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        batches_[b].plain = std::move(plain);
+        batches_[b].ready = true;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  const ChunkRef& RefOf(const Ref& r) const { return files_[r.file].content->chunks[r.index]; }
+
+  // One request for the whole batch; if it fails, each chunk alone, so that every error
+  // names its own chunk and file (and one bad chunk does not hide its neighbours).
+  std::vector<StatusOr<Bytes>> FetchBatch(ApiClient& api, const Batch& batch) {
+    std::vector<StatusOr<Bytes>> out;
+    out.reserve(batch.refs.size());
+    std::vector<std::string> ids;
+    std::vector<chunk::RawId> raw;
+    for (const Ref& r : batch.refs) {
+      const ChunkRef& ref = RefOf(r);
+      ids.push_back(HexId(ref.id));
+      chunk::RawId id;
+      std::copy(ref.id.begin(), ref.id.end(), id.begin());
+      raw.push_back(id);
+    }
+    auto reply = api.FetchChunks(ids);
+    if (reply.ok()) {
+      auto parts = chunk::ParseFetchReply(*reply, raw);
+      if (parts.ok()) {
+        for (size_t k = 0; k < batch.refs.size(); ++k) out.push_back(Decrypt(batch.refs[k], (*parts)[k]));
+        return out;
+      }
+    }
+    for (size_t k = 0; k < batch.refs.size(); ++k) {
+      const std::string& what = *files_[batch.refs[k].file].what;
+      auto data = api.GetChunk(ids[k]);
+      if (!data.ok()) {
+        if (data.status().code() == StatusCode::kNotFound) {
+          out.push_back(DataLossError("chunk " + ids[k] + " of " + what + " is missing on the server"));
+        } else {
+          out.push_back(data.status().WithContext("chunk " + ids[k] + " of " + what));
+        }
+        continue;
+      }
+      out.push_back(Decrypt(batch.refs[k], *data));
+    }
+    return out;
+  }
+
+  StatusOr<Bytes> Decrypt(const Ref& r, ByteView data) {
+    const FileChunks& file = files_[r.file];
+    return DecryptChunk(vault_.keys(), file.content->content_epoch, RefOf(r), data, *file.what);
+  }
+
+  static constexpr size_t kRestoreBatchBytes = 4u << 20;
+  static constexpr size_t kRestoreBatchChunks = 256;
+  static constexpr size_t kRestoreWindow = 8;
+
+  Vault& vault_;
+  std::vector<FileChunks> files_;
+  std::vector<Batch> batches_;
+  std::vector<std::unique_ptr<ApiClient>> connections_;
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t next_batch_ = 0;     // next batch a worker takes
+  size_t consume_batch_ = 0;  // batch the writer reads
+  size_t consume_pos_ = 0;    // writer thread only
+  bool stopping_ = false;
+};
+
 struct GetRun {
   Vault& vault;
   Journal& journal;
   const ProgressFn& progress;
   CopyStats stats;
   Progress p;
-  std::unique_ptr<ChunkFetcher> fetcher;  // its connections serve every file of the run
 
-  Status Count(const ItemRow& item) {
+  struct PlannedFile {
+    ItemRow item;
+    Content content;
+    fs::path dest;
+    std::string remote_path;
+  };
+  struct PlannedDir {
+    ItemRow item;
+    fs::path dest;
+  };
+  std::vector<PlannedFile> files;
+  std::vector<PlannedDir> dirs;  // parents before children
+
+  // Walks the remote tree once: what to create where, and the totals for progress.
+  Status Plan(const ItemRow& item, const fs::path& dest, const std::string& remote_path) {
     p.items_total++;
     if (item.kind == ItemKind::kFile) {
       p.bytes_total += item.size;
+      COFFER_ASSIGN_OR_RETURN(Content content, Content::Decode(item.content));
+      files.push_back({item, std::move(content), dest, remote_path});
       return OkStatus();
     }
-    COFFER_ASSIGN_OR_RETURN(auto kids, journal.Children(item.item_id));
-    for (const auto& k : kids) COFFER_RETURN_IF_ERROR(Count(k));
-    return OkStatus();
-  }
-
-  Status Get(const ItemRow& item, const fs::path& dest, const std::string& remote_path) {
-    if (item.kind == ItemKind::kFile) {
-      if (!fetcher) fetcher = std::make_unique<ChunkFetcher>(vault);
-      COFFER_RETURN_IF_ERROR(WriteFileAtomically(
-          vault, item, dest, remote_path,
-          [&](uint64_t n) {
-            p.bytes_done += n;
-            stats.bytes += n;
-            if (progress) progress(p);
-          },
-          fetcher.get()));
-      stats.files++;
-      p.items_done++;
-      if (progress) progress(p);
-      return OkStatus();
-    }
-    std::error_code ec;
-    fs::create_directories(dest, ec);
-    if (ec || !fs::is_directory(dest)) {
-      return LocalFileError("cannot create folder " + dest.string() + (ec ? ": " + ec.message() : ""));
-    }
-    stats.folders++;
-    p.items_done++;
+    dirs.push_back({item, dest});
     COFFER_ASSIGN_OR_RETURN(auto kids, journal.Children(item.item_id));
     std::set<std::string> seen;
     for (const auto& k : kids) {
       std::string name = k.name;
       // Two remote items with one name (concurrent writers): keep both, the second renamed.
       if (!seen.insert(name).second) name += " (" + k.item_id.substr(0, 8) + ")";
-      COFFER_RETURN_IF_ERROR(Get(k, dest / name, remote_path == "/" ? "/" + k.name : remote_path + "/" + k.name));
+      COFFER_RETURN_IF_ERROR(Plan(k, dest / name, remote_path == "/" ? "/" + k.name : remote_path + "/" + k.name));
     }
-    if (!item.is_root()) SetDirTimes(dest, item);
+    return OkStatus();
+  }
+
+  Status Run() {
+    for (const PlannedDir& d : dirs) {
+      std::error_code ec;
+      fs::create_directories(d.dest, ec);
+      if (ec || !fs::is_directory(d.dest)) {
+        return LocalFileError("cannot create folder " + d.dest.string() + (ec ? ": " + ec.message() : ""));
+      }
+      stats.folders++;
+      p.items_done++;
+    }
+    std::vector<RestorePipeline::FileChunks> chunked;
+    std::vector<size_t> slot(files.size(), SIZE_MAX);
+    for (size_t f = 0; f < files.size(); ++f) {
+      if (files[f].content.kind != Content::Kind::kChunks) continue;
+      slot[f] = chunked.size();
+      chunked.push_back({&files[f].content, &files[f].remote_path});
+    }
+    RestorePipeline pipeline(vault, std::move(chunked));
+    COFFER_RETURN_IF_ERROR(pipeline.Start());
+    for (size_t f = 0; f < files.size(); ++f) {
+      const PlannedFile& file = files[f];
+      COFFER_RETURN_IF_ERROR(WriteFileAtomically(
+          vault, file.item, file.dest, file.remote_path,
+          [&](uint64_t n) {
+            p.bytes_done += n;
+            stats.bytes += n;
+            if (progress) progress(p);
+          },
+          [&](const Content&, const std::string&, const PlainSink& sink) { return pipeline.Deliver(slot[f], sink); }));
+      stats.files++;
+      p.items_done++;
+      if (progress) progress(p);
+    }
+    // Folder times last (writing files into a folder changes its mtime), deepest first.
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+      if (!it->item.is_root()) SetDirTimes(it->dest, it->item);
+    }
     return OkStatus();
   }
 };
@@ -759,12 +1052,11 @@ struct GetRun {
 StatusOr<CopyStats> GetPaths(Vault& vault, Journal& journal, const std::vector<std::string>& sources,
                                  const std::string& local, const ProgressFn& progress) {
   COFFER_RETURN_IF_ERROR(journal.Refresh());
-  GetRun run{vault, journal, progress, {}, {}};
+  GetRun run{vault, journal, progress, {}, {}, {}, {}};
   std::vector<std::pair<ItemRow, std::string>> items;
   for (const auto& s : sources) {
     COFFER_ASSIGN_OR_RETURN(auto item, journal.Resolve(s));
     if (!item) return NotFoundError("no such remote file or folder: " + s);
-    COFFER_RETURN_IF_ERROR(run.Count(*item));
     items.emplace_back(*item, s);
   }
   std::error_code ec;
@@ -780,8 +1072,9 @@ StatusOr<CopyStats> GetPaths(Vault& vault, Journal& journal, const std::vector<s
     } else {
       dest = local;
     }
-    COFFER_RETURN_IF_ERROR(run.Get(item, dest, path));
+    COFFER_RETURN_IF_ERROR(run.Plan(item, dest, path));
   }
+  COFFER_RETURN_IF_ERROR(run.Run());
   return run.stats;
 }
 

@@ -82,6 +82,8 @@ const std::vector<Route>& Routes() {
       {"HEAD", "/v1/chunks/{chunk_id}", Access::kFullSession, 0, {}, HandleHeadChunk},
       {"GET", "/v1/chunks/{chunk_id}", Access::kFullSession, 0, {}, HandleGetChunk},
       {"POST", "/v1/chunks/missing", Access::kFullSession, kIdListBodyLimit, {}, HandleMissingChunks},
+      {"POST", "/v1/chunks/pack", Access::kFullSession, kPackBodyLimit, {}, HandlePutChunkPack},
+      {"POST", "/v1/chunks/fetch", Access::kFullSession, kJsonBodyLimit, {}, HandleFetchChunks},
       {"GET", "/v1/chunks", Access::kFullSession, 0, {}, HandleListChunks},
       {"POST", "/v1/gc", Access::kFullSession, kIdListBodyLimit, {}, HandleGc},
 

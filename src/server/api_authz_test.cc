@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "chunk/pack_wire.h"
 #include "crypto/hash.h"
 #include "crypto/sign.h"
 #include "server/handlers.h"
@@ -146,6 +147,24 @@ const std::map<std::string, RouteSpec>& RouteSpecs() {
       {"HEAD /v1/chunks/{chunk_id}", {"full-session", "", nullptr}},
       {"GET /v1/chunks/{chunk_id}", {"full-session", "", nullptr}},
       {"POST /v1/chunks/missing",
+       {"full-session", "",
+        [](const Ids& ids, const TestDevice&, int64_t) {
+          return JsonBytes({{"ids", {ids.chunk}}});
+        }}},
+      {"POST /v1/chunks/pack",
+       {"full-session", "",
+        [](const Ids& ids, const TestDevice&, int64_t) {
+          const Bytes data = ToBytes("attacker chunk in a pack");
+          chunk::RawId id{}, sha{};
+          const Bytes raw_id = *HexDecode(ids.chunk);
+          std::copy(raw_id.begin(), raw_id.end(), id.begin());
+          const Bytes digest = crypto::Sha256(data);
+          std::copy(digest.begin(), digest.end(), sha.begin());
+          chunk::PackWriter w;
+          w.Add(id, sha, data);
+          return w.Finish();
+        }}},
+      {"POST /v1/chunks/fetch",
        {"full-session", "",
         [](const Ids& ids, const TestDevice&, int64_t) {
           return JsonBytes({{"ids", {ids.chunk}}});

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "chunk/pack_wire.h"
 #include "server/server_test_util.h"
 
 namespace coffer::server::testing {
@@ -260,6 +261,147 @@ TEST_F(ApiTest, CorruptStoredChunkIsDataLossAndCanBeRepaired) {
   Response gone = Send("GET", "/v1/chunks/" + id, {}, a.token);
   EXPECT_EQ(gone.status, 500);
   EXPECT_EQ(ErrorCode(gone), "DATA_LOSS");
+}
+
+namespace {
+
+chunk::RawId RawOf(const std::string& hex) {
+  chunk::RawId id{};
+  const Bytes raw = *HexDecode(hex);
+  std::copy(raw.begin(), raw.end(), id.begin());
+  return id;
+}
+
+// A CFPK body of (id, bytes) pairs with correct SHA-256 fields.
+Bytes PackOf(const std::vector<std::pair<std::string, Bytes>>& chunks) {
+  chunk::PackWriter w;
+  for (const auto& [id, data] : chunks) w.Add(RawOf(id), RawOf(HexEncode(crypto::Sha256(data))), data);
+  return w.Finish();
+}
+
+}  // namespace
+
+TEST_F(ApiTest, ChunkPackStoresOneBlobAndServesEachChunkAndFetchBatches) {
+  TestAccount a = CreateAccount("pack@example.com");
+  const std::string id1 = RandomHex(32), id2 = RandomHex(32), id3 = RandomHex(32), old = RandomHex(32);
+  const Bytes d1 = crypto::RandomBytes(5000), d2 = ToBytes("two"), d3 = crypto::RandomBytes(70000);
+  ASSERT_EQ(PutChunk(a.token, old, ToBytes("stored alone")).status, 201);
+
+  Response r = Send("POST", "/v1/chunks/pack", PackOf({{id1, d1}, {id2, d2}, {old, ToBytes("stored alone")}}), a.token);
+  ASSERT_EQ(r.status, 201) << AsChars(r.body);
+  EXPECT_EQ(ParseBody(r)["stored"], 2);
+  EXPECT_EQ(ParseBody(r)["existing"], 1);
+  ASSERT_EQ(Send("POST", "/v1/chunks/pack", PackOf({{id3, d3}, {id1, d1}}), a.token).status, 201);
+  // Again: nothing new, nothing stored.
+  Response again = Send("POST", "/v1/chunks/pack", PackOf({{id3, d3}}), a.token);
+  ASSERT_EQ(again.status, 200);
+  EXPECT_EQ(ParseBody(again)["stored"], 0);
+  EXPECT_EQ(meta_->GetAccount(a.account_id)->used_bytes, 12 + d1.size() + d2.size() + d3.size());
+
+  // Two pack blobs plus the lone chunk; each chunk reads back alone and in a batch.
+  size_t packs = 0;
+  ASSERT_TRUE(blobs_->List(a.account_id + "/packs/", [&](const std::string&) { return ++packs, true; }).ok());
+  EXPECT_EQ(packs, 2u);
+  EXPECT_EQ(Send("GET", "/v1/chunks/" + id1, {}, a.token).body, d1);
+  EXPECT_EQ(Send("GET", "/v1/chunks/" + id2, {}, a.token).body, d2);
+  EXPECT_EQ(Send("GET", "/v1/chunks/" + id3, {}, a.token).body, d3);
+  Response fetched = SendJson("POST", "/v1/chunks/fetch", json{{"ids", {id3, old, id2, id1}}}, a.token);
+  ASSERT_EQ(fetched.status, 200);
+  auto parts = chunk::ParseFetchReply(fetched.body, {RawOf(id3), RawOf(old), RawOf(id2), RawOf(id1)});
+  ASSERT_TRUE(parts.ok()) << parts.status().ToString();
+  EXPECT_EQ(Bytes((*parts)[0].begin(), (*parts)[0].end()), d3);
+  EXPECT_EQ(Bytes((*parts)[1].begin(), (*parts)[1].end()), ToBytes("stored alone"));
+  EXPECT_EQ(Bytes((*parts)[3].begin(), (*parts)[3].end()), d1);
+  // One unknown id fails the whole fetch and names it.
+  const std::string unknown = RandomHex(32);
+  Response miss = SendJson("POST", "/v1/chunks/fetch", json{{"ids", {id1, unknown}}}, a.token);
+  EXPECT_EQ(miss.status, 404);
+  EXPECT_NE(ErrorMessage(miss).find(unknown), std::string::npos);
+  EXPECT_EQ(SendJson("POST", "/v1/chunks/fetch", json{{"ids", json::array()}}, a.token).status, 400);
+}
+
+TEST_F(ApiTest, ChunkPackWithABadChecksumOrShapeStoresNothing) {
+  TestAccount a = CreateAccount("badpack@example.com");
+  const std::string id1 = RandomHex(32), id2 = RandomHex(32);
+  chunk::PackWriter w;
+  w.Add(RawOf(id1), RawOf(HexEncode(crypto::Sha256(ToBytes("one")))), ToBytes("one"));
+  w.Add(RawOf(id2), RawOf(HexEncode(crypto::Sha256(ToBytes("other")))), ToBytes("two"));
+  Response bad = Send("POST", "/v1/chunks/pack", w.Finish(), a.token);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(ErrorMessage(bad).find(id2), std::string::npos) << ErrorMessage(bad);
+  Bytes truncated = PackOf({{id1, ToBytes("one")}});
+  truncated.pop_back();
+  EXPECT_EQ(Send("POST", "/v1/chunks/pack", truncated, a.token).status, 400);
+  EXPECT_EQ(Send("POST", "/v1/chunks/pack", ToBytes("not a pack"), a.token).status, 400);
+  EXPECT_EQ(Send("HEAD", "/v1/chunks/" + id1, {}, a.token).status, 404);
+  EXPECT_EQ(meta_->GetAccount(a.account_id)->used_bytes, 0u);
+  size_t blobs = 0;
+  ASSERT_TRUE(blobs_->List(a.account_id + "/", [&](const std::string&) { return ++blobs, true; }).ok());
+  EXPECT_EQ(blobs, 0u);
+}
+
+TEST_F(ApiTest, ChunkPackOverQuotaKeepsNoBlob) {
+  quota_ = 1000;
+  MakeApi();
+  TestAccount a = CreateAccount("packquota@example.com");
+  Response full = Send("POST", "/v1/chunks/pack", PackOf({{RandomHex(32), Bytes(600, 1)}, {RandomHex(32), Bytes(600, 2)}}),
+                       a.token);
+  EXPECT_EQ(full.status, 507);
+  size_t blobs = 0;
+  ASSERT_TRUE(blobs_->List(a.account_id + "/", [&](const std::string&) { return ++blobs, true; }).ok());
+  EXPECT_EQ(blobs, 0u);
+  EXPECT_EQ(meta_->GetAccount(a.account_id)->used_bytes, 0u);
+}
+
+TEST_F(ApiTest, DamagedChunkInAPackIsDataLossAndCanBeRepaired) {
+  TestAccount a = CreateAccount("packrot@example.com");
+  const std::string id1 = RandomHex(32), id2 = RandomHex(32);
+  const Bytes d1 = crypto::RandomBytes(3000), d2 = crypto::RandomBytes(3000);
+  ASSERT_EQ(Send("POST", "/v1/chunks/pack", PackOf({{id1, d1}, {id2, d2}}), a.token).status, 201);
+  std::string pack_key;
+  ASSERT_TRUE(blobs_->List(a.account_id + "/packs/", [&](const std::string& k) { return pack_key = k, false; }).ok());
+  Bytes blob = *blobs_->Get(pack_key);
+  const size_t at = chunk::kPackHeaderBytes + chunk::kPackEntryOverhead + 10;  // inside chunk 1
+  blob[at] ^= 0x01;
+  ASSERT_TRUE(blobs_->Put(pack_key, blob).ok());
+  Response r = SendJson("POST", "/v1/chunks/fetch", json{{"ids", {id2, id1}}}, a.token);
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(ErrorCode(r), "DATA_LOSS");
+  EXPECT_NE(ErrorMessage(r).find(id1), std::string::npos);
+  EXPECT_EQ(Send("GET", "/v1/chunks/" + id2, {}, a.token).body, d2);  // its neighbour is fine
+  // id1 now reads as missing; uploading it again lands in a new pack.
+  Response missing = SendJson("POST", "/v1/chunks/missing", json{{"ids", {id1, id2}}}, a.token);
+  EXPECT_EQ(ParseBody(missing)["missing"], json({id1}));
+  ASSERT_EQ(Send("POST", "/v1/chunks/pack", PackOf({{id1, d1}}), a.token).status, 201);
+  EXPECT_EQ(Send("GET", "/v1/chunks/" + id1, {}, a.token).body, d1);
+}
+
+TEST_F(ApiTest, GcDeletesAPackOnlyWhenNoChunkInItLives) {
+  TestAccount a = CreateAccount("packgc@example.com");
+  const std::string live = RandomHex(32), dead1 = RandomHex(32), dead2 = RandomHex(32), dead3 = RandomHex(32);
+  ASSERT_EQ(Send("POST", "/v1/chunks/pack", PackOf({{live, ToBytes("live")}, {dead1, ToBytes("dead one")}}), a.token)
+                .status,
+            201);
+  ASSERT_EQ(Send("POST", "/v1/chunks/pack", PackOf({{dead2, ToBytes("dead two")}, {dead3, ToBytes("dead 3")}}), a.token)
+                .status,
+            201);
+  auto count_packs = [&] {
+    size_t n = 0;
+    EXPECT_TRUE(blobs_->List(a.account_id + "/packs/", [&](const std::string&) { return ++n, true; }).ok());
+    return n;
+  };
+  ASSERT_EQ(count_packs(), 2u);
+  now_ += 4000;
+  Response r = SendJson("POST", "/v1/gc", json{{"live", {live}}}, a.token);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(ParseBody(r)["deleted"], 3);
+  EXPECT_EQ(count_packs(), 1u);  // the one holding `live` stays
+  EXPECT_EQ(Send("GET", "/v1/chunks/" + live, {}, a.token).body, ToBytes("live"));
+  EXPECT_EQ(Send("HEAD", "/v1/chunks/" + dead1, {}, a.token).status, 404);
+  r = SendJson("POST", "/v1/gc", json{{"live", json::array()}}, a.token);
+  EXPECT_EQ(ParseBody(r)["deleted"], 1);
+  EXPECT_EQ(count_packs(), 0u);
+  EXPECT_EQ(meta_->GetAccount(a.account_id)->used_bytes, 0u);
 }
 
 TEST_F(ApiTest, GcHonoursLiveSetAndGracePeriod) {

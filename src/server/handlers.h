@@ -28,6 +28,9 @@ inline constexpr uint64_t kMiB = 1024 * kKiB;
 inline constexpr uint64_t kJsonBodyLimit = 1 * kMiB;
 inline constexpr uint64_t kIdListBodyLimit = 16 * kMiB;  // /v1/chunks/missing, /v1/gc
 inline constexpr uint64_t kChunkBodyLimit = 16 * kMiB;
+inline constexpr uint64_t kPackBodyLimit = 64 * kMiB;     // POST /v1/chunks/pack
+inline constexpr size_t kMaxFetchIds = 1024;              // POST /v1/chunks/fetch
+inline constexpr size_t kMaxFetchReplyBytes = 64 * kMiB;
 inline constexpr uint64_t kRevisionBodyLimit = 32 * kMiB;
 inline constexpr uint64_t kCheckpointBodyLimit = 256 * kMiB;
 inline constexpr uint64_t kPairingBodyLimit = 64 * kKiB;
@@ -105,6 +108,8 @@ StatusOr<Response> HandlePutCheckpoint(const Services& s, const Call& c);
 StatusOr<Response> HandlePutChunk(const Services& s, const Call& c);
 StatusOr<Response> HandleHeadChunk(const Services& s, const Call& c);
 StatusOr<Response> HandleGetChunk(const Services& s, const Call& c);
+StatusOr<Response> HandlePutChunkPack(const Services& s, const Call& c);
+StatusOr<Response> HandleFetchChunks(const Services& s, const Call& c);
 StatusOr<Response> HandleMissingChunks(const Services& s, const Call& c);
 StatusOr<Response> HandleListChunks(const Services& s, const Call& c);
 StatusOr<Response> HandleGc(const Services& s, const Call& c);
@@ -120,6 +125,10 @@ std::string DeviceStatusName(store::DeviceStatus status);
 std::string SessionKindName(store::SessionKind kind);
 // The blob store key of a chunk: "<account_id>/<chunk_id>".
 std::string ChunkBlobKey(const std::string& account_id, const std::string& chunk_id);
+std::string PackBlobKey(const std::string& account_id, const std::string& pack_id);
+// The stored bytes of an indexed chunk, wherever they live (own blob or a range of a pack).
+// Not checked against rec.sha256 here: callers that serve or copy the bytes check it.
+StatusOr<Bytes> ReadChunkBytes(store::BlobStore& blobs, const std::string& account_id, const store::ChunkRecord& rec);
 // 409 ABORTED with one extra top-level field, e.g. {"current": 3} or {"head": 7}.
 Response CasConflict(std::string_view message, std::string_view field, uint64_t value);
 // crypto::HashForStorage, with its only failure (Argon2id could not allocate memory) mapped to

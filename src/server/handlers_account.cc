@@ -83,6 +83,21 @@ std::string ChunkBlobKey(const std::string& account_id, const std::string& chunk
   return account_id + "/" + chunk_id;
 }
 
+std::string PackBlobKey(const std::string& account_id, const std::string& pack_id) {
+  return account_id + "/packs/" + pack_id;
+}
+
+StatusOr<Bytes> ReadChunkBytes(store::BlobStore& blobs, const std::string& account_id, const store::ChunkRecord& rec) {
+  if (rec.pack_id.empty()) return blobs.Get(ChunkBlobKey(account_id, rec.chunk_id));
+  if (rec.size == 0) return DataLossError("chunk " + rec.chunk_id + " is indexed with size 0");
+  auto data = blobs.GetRange(PackBlobKey(account_id, rec.pack_id), rec.pack_offset, rec.size);
+  // A pack shorter than the index says is damage to this chunk's copy, like a missing blob.
+  if (!data.ok() && data.status().code() == StatusCode::kOutOfRange) {
+    return DataLossError("pack " + rec.pack_id + " ends before chunk " + rec.chunk_id);
+  }
+  return data;
+}
+
 Response CasConflict(std::string_view message, std::string_view field, uint64_t value) {
   return ErrorResponse(409, "ABORTED", message, json{{std::string(field), value}});
 }

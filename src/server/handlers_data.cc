@@ -7,6 +7,7 @@
 // row without bytes. GC removes the row first and the bytes second, for the same reason.
 #include <unordered_set>
 
+#include "chunk/pack_wire.h"
 #include "crypto/hash.h"
 #include "crypto/secret.h"
 #include "server/handlers.h"
@@ -195,15 +196,17 @@ StatusOr<Response> HandleHeadChunk(const Services& s, const Call& c) {
   return r;
 }
 
-StatusOr<Response> HandleGetChunk(const Services& s, const Call& c) {
-  const std::string& chunk_id = c.path.at("chunk_id");
+namespace {
+
+// The bytes of an indexed chunk, checked against the index before they are served.
+StatusOr<Bytes> LoadServableChunk(const Services& s, const Call& c, const std::string& chunk_id) {
   auto rec = s.meta.GetChunk(c.account_id(), chunk_id);
   if (!rec.ok()) {
     if (rec.status().code() == StatusCode::kNotFound)
       return NotFoundError("no chunk " + chunk_id + " in this account");
     return rec.status();
   }
-  auto data = s.blobs.Get(ChunkBlobKey(c.account_id(), chunk_id));
+  auto data = ReadChunkBytes(s.blobs, c.account_id(), *rec);
   // kNotFound and kDataLoss are verdicts about the stored copy; anything else (kUnavailable)
   // is transient and says nothing about the chunk.
   if (!data.ok() && data.status().code() != StatusCode::kNotFound &&
@@ -224,7 +227,128 @@ StatusOr<Response> HandleGetChunk(const Services& s, const Call& c) {
         (lost ? " is missing or unreadable in blob storage" : " is corrupt (SHA-256 mismatch)") +
         "; it is now listed as missing: upload it again from a device that has it");
   }
-  return RawResponse(200, std::move(data).value());
+  return std::move(data).value();
+}
+
+chunk::RawId RawIdFromHex(const std::string& hex) {
+  chunk::RawId id{};
+  auto raw = HexDecode(hex);
+  if (raw.ok() && raw->size() == id.size()) std::copy(raw->begin(), raw->end(), id.begin());
+  return id;
+}
+
+}  // namespace
+
+StatusOr<Response> HandleGetChunk(const Services& s, const Call& c) {
+  COFFER_ASSIGN_OR_RETURN(Bytes data, LoadServableChunk(s, c, c.path.at("chunk_id")));
+  return RawResponse(200, std::move(data));
+}
+
+// Many chunks in one body (FORMAT.md §17): the new ones are stored as ONE pack blob (one
+// write, one fsync) and indexed in ONE transaction. Same checks as a single PUT per chunk.
+StatusOr<Response> HandlePutChunkPack(const Services& s, const Call& c) {
+  const Bytes& body = c.request.body;
+  COFFER_ASSIGN_OR_RETURN(std::vector<chunk::PackEntry> entries, chunk::ParsePack(body));
+  std::vector<std::string> ids;
+  ids.reserve(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const chunk::PackEntry& e = entries[i];
+    ids.push_back(HexEncode(e.id));
+    const Bytes sha = crypto::Sha256(e.data);
+    if (!crypto::ConstantTimeEqual(sha, ByteView(e.sha256))) {
+      return InvalidArgumentError("chunk pack entry " + std::to_string(i) + " (chunk " + ids.back() +
+                                  "): the SHA-256 does not match its bytes; the upload was damaged, send it again");
+    }
+  }
+  COFFER_ASSIGN_OR_RETURN(std::vector<bool> have, s.meta.HaveChunks(c.account_id(), ids));
+  if (have.size() != ids.size()) return InternalError("chunk index answered for the wrong number of ids");
+  std::vector<std::string> present;
+  std::vector<size_t> fresh;
+  uint64_t fresh_bytes = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (have[i]) {
+      present.push_back(ids[i]);
+    } else {
+      fresh.push_back(i);
+      fresh_bytes += entries[i].data.size();
+    }
+  }
+  // The client will reference the chunks it offered: restart their GC grace period.
+  COFFER_RETURN_IF_ERROR(s.meta.TouchChunks(c.account_id(), present, c.now));
+  if (fresh.empty()) return JsonResponse(200, json{{"stored", 0}, {"existing", present.size()}});
+  const store::AccountRecord& account = c.caller->account;
+  if (account.quota_bytes != 0 && account.used_bytes + fresh_bytes > account.quota_bytes) {
+    return QuotaExceeded(account, fresh_bytes);
+  }
+
+  // The pack blob is itself a valid CFPK body holding exactly the new chunks: the request
+  // body as received when every chunk is new (no copy), else a re-encoded subset.
+  Bytes subset;
+  ByteView blob = body;
+  std::vector<uint64_t> offsets;
+  if (fresh.size() == entries.size()) {
+    for (const auto& e : entries) offsets.push_back(e.offset);
+  } else {
+    chunk::PackWriter w;
+    for (size_t i : fresh) {
+      offsets.push_back(w.size() + chunk::kPackEntryOverhead);
+      w.Add(entries[i].id, entries[i].sha256, entries[i].data);
+    }
+    subset = w.Finish();
+    blob = subset;
+  }
+  const std::string pack_id = HexEncode(crypto::RandomBytes(16));
+  const std::string key = PackBlobKey(c.account_id(), pack_id);
+  COFFER_RETURN_IF_ERROR(s.blobs.Put(key, blob));
+  std::vector<store::ChunkRecord> recs;
+  recs.reserve(fresh.size());
+  for (size_t k = 0; k < fresh.size(); ++k) {
+    const chunk::PackEntry& e = entries[fresh[k]];
+    store::ChunkRecord rec;
+    rec.chunk_id = ids[fresh[k]];
+    rec.size = e.data.size();
+    rec.sha256.assign(e.sha256.begin(), e.sha256.end());
+    rec.created_at = c.now;
+    rec.pack_id = pack_id;
+    rec.pack_offset = offsets[k];
+    recs.push_back(std::move(rec));
+  }
+  auto added = s.meta.AddChunks(c.account_id(), recs);
+  if (!added.ok()) {
+    // Nothing references the new pack (its id is fresh and the index transaction did not
+    // commit), so it can go; if the delete fails it is only wasted space.
+    Status gone = s.blobs.Delete(key);
+    if (!gone.ok()) LogLine("could not delete an unindexed chunk pack: " + gone.ToString());
+    if (added.status().code() == StatusCode::kResourceExhausted) {
+      COFFER_ASSIGN_OR_RETURN(store::AccountRecord fresh_account, s.meta.GetAccount(c.account_id()));
+      return QuotaExceeded(fresh_account, fresh_bytes);
+    }
+    return added.status();
+  }
+  uint64_t stored = 0;
+  for (bool b : *added) stored += b ? 1 : 0;
+  return JsonResponse(201, json{{"stored", stored}, {"existing", entries.size() - stored}});
+}
+
+// Several chunks in one reply (FORMAT.md §17), in the order asked, each checked like GET.
+StatusOr<Response> HandleFetchChunks(const Services& s, const Call& c) {
+  COFFER_ASSIGN_OR_RETURN(json body, ParseJsonObject(c.request.body));
+  JsonFields f(body, "");
+  COFFER_ASSIGN_OR_RETURN(std::vector<std::string> ids, f.HexIdArray("ids", kChunkIdHexLen, kMaxFetchIds));
+  if (ids.empty()) return InvalidArgumentError("field \"ids\": ask for at least one chunk");
+  chunk::FetchReplyWriter w;
+  size_t total = 0;
+  for (const std::string& id : ids) {
+    COFFER_ASSIGN_OR_RETURN(Bytes data, LoadServableChunk(s, c, id));
+    total += data.size() + chunk::kFetchEntryOverhead;
+    if (total > kMaxFetchReplyBytes) {
+      return InvalidArgumentError("the chunks asked for exceed " + std::to_string(kMaxFetchReplyBytes >> 20) +
+                                  " MiB in one reply; ask for fewer at a time");
+    }
+    w.Add(RawIdFromHex(id), data);
+  }
+  Response r = RawResponse(200, w.Finish());
+  return r;
 }
 
 StatusOr<Response> HandleMissingChunks(const Services& s, const Call& c) {
@@ -287,15 +411,27 @@ StatusOr<Response> HandleGc(const Services& s, const Call& c) {
 
   // Collect first, delete after: the listing callback must not modify the index under it.
   std::vector<store::ChunkRecord> doomed;
+  // A pack blob goes only when no surviving chunk lives in it (space of dead chunks inside a
+  // pack that still holds live ones is kept until those die too; no repacking yet).
+  std::unordered_set<std::string> packs_in_use;
   COFFER_RETURN_IF_ERROR(s.meta.ListChunks(c.account_id(), [&](const store::ChunkRecord& r) {
-    if (!live.contains(r.chunk_id) && r.created_at < cutoff) doomed.push_back(r);
+    if (!live.contains(r.chunk_id) && r.created_at < cutoff) {
+      doomed.push_back(r);
+    } else if (!r.pack_id.empty()) {
+      packs_in_use.insert(r.pack_id);
+    }
     return true;
   }));
   uint64_t deleted = 0;
   uint64_t freed = 0;
   for (const auto& r : doomed) {
     COFFER_RETURN_IF_ERROR(s.meta.DeleteChunk(c.account_id(), r.chunk_id));
-    Status gone = s.blobs.Delete(ChunkBlobKey(c.account_id(), r.chunk_id));
+    Status gone = OkStatus();
+    if (r.pack_id.empty()) {
+      gone = s.blobs.Delete(ChunkBlobKey(c.account_id(), r.chunk_id));
+    } else if (packs_in_use.insert(r.pack_id).second) {  // first doomed chunk of a dead pack
+      gone = s.blobs.Delete(PackBlobKey(c.account_id(), r.pack_id));
+    }
     // The row is gone, so the chunk is deleted as far as anyone can see; a leftover blob is
     // only wasted space.
     if (!gone.ok()) LogLine("gc: could not delete the bytes of a chunk: " + gone.ToString());

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "crypto/hash.h"
 #include "crypto/secret.h"
 #include "server/config.h"
+#include "server/handlers.h"
 #include "store/open.h"
 
 namespace coffer::server {
@@ -256,8 +258,7 @@ class Copier {
       if (from_.blobs != nullptr) {
         // The bytes first, then the index entry: killed in between, the blob is simply
         // written again on the next run; the index never names a blob the target lacks.
-        const std::string key = BlobKey(id, c.chunk_id);
-        auto data = from_.blobs->Get(key);
+        auto data = ReadChunkBytes(*from_.blobs, id, c);
         if (!data.ok() && data.status().code() == StatusCode::kNotFound) {
           return DataLossError("chunk " + c.chunk_id + " of account " + id +
                                " is in the source's index but its bytes are missing from the source blob store");
@@ -267,7 +268,15 @@ class Copier {
           return DataLossError("chunk " + c.chunk_id + " of account " + id +
                                ": the source's bytes do not match the SHA-256 in its index (corrupt source)");
         }
-        COFFER_RETURN_IF_ERROR(to_.blobs->Put(key, *data));
+        if (c.pack_id.empty()) {
+          COFFER_RETURN_IF_ERROR(to_.blobs->Put(BlobKey(id, c.chunk_id), *data));
+        } else if (!copied_packs_.contains(id + "/" + c.pack_id)) {
+          // Packs move whole, once; every chunk in one is still checked on its own above.
+          const std::string pack = PackBlobKey(id, c.pack_id);
+          COFFER_ASSIGN_OR_RETURN(Bytes whole, from_.blobs->Get(pack));
+          COFFER_RETURN_IF_ERROR(to_.blobs->Put(pack, whole));
+          copied_packs_.insert(id + "/" + c.pack_id);
+        }
       }
       COFFER_ASSIGN_OR_RETURN(bool inserted, to_.meta->AddChunk(id, c));
       if (inserted) {
@@ -352,6 +361,7 @@ class Copier {
   const MigrateEndpoints& to_;
   Progress& progress_;
   MigrateCounts& copied_;
+  std::set<std::string> copied_packs_;  // "account/pack" already written to the target
 };
 
 // ---------------------------------------------------------------------------------------
@@ -485,7 +495,7 @@ class Verifier {
       ++target_chunks;
       report_.verified.chunk_bytes += c.size;
       if (to_.blobs == nullptr) return true;
-      auto data = to_.blobs->Get(BlobKey(id, c.chunk_id));
+      auto data = ReadChunkBytes(*to_.blobs, id, c);
       if (!data.ok() && data.status().code() != StatusCode::kNotFound) {
         failure = data.status();
         return false;

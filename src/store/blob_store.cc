@@ -1,5 +1,6 @@
 #include "store/blob_store.h"
 
+#include <algorithm>
 #include <string>
 
 namespace coffer::store {
@@ -64,5 +65,13 @@ Status ValidateBlobKey(std::string_view key) {
 }
 
 Status ValidateBlobKeyPrefix(std::string_view prefix) { return ValidateCommon(prefix, "key prefix"); }
+
+StatusOr<Bytes> BlobStore::GetRange(std::string_view key, uint64_t offset, uint64_t length) {
+  if (length == 0) return InvalidArgumentError("GetRange of " + std::string(key) + ": length must be at least 1");
+  COFFER_ASSIGN_OR_RETURN(Bytes all, Get(key));
+  if (offset >= all.size()) return OutOfRangeError("GetRange of " + std::string(key) + ": offset is at or past the end");
+  const uint64_t n = std::min<uint64_t>(length, all.size() - offset);
+  return Bytes(all.begin() + static_cast<ptrdiff_t>(offset), all.begin() + static_cast<ptrdiff_t>(offset + n));
+}
 
 }  // namespace coffer::store

@@ -31,6 +31,11 @@ class BlobStore {
   // kNotFound: no such key.
   virtual StatusOr<Bytes> Get(std::string_view key) = 0;
 
+  // Reads `length` (>= 1) bytes from `offset`, fewer if the blob ends first. kNotFound: no
+  // such key; kOutOfRange: `offset` is at or past the end. The default reads the whole blob;
+  // engines override it with a real ranged read (pread, an HTTP Range request).
+  virtual StatusOr<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length);
+
   virtual StatusOr<bool> Exists(std::string_view key) = 0;
 
   // OK also when the key did not exist (idempotent).

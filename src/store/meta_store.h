@@ -80,6 +80,11 @@ struct ChunkRecord {
   uint64_t size = 0;
   Bytes sha256;  // of the stored ciphertext; checked before serving
   int64_t created_at = 0;
+  // Where the bytes live: empty = a blob of its own (ChunkBlobKey); otherwise the pack blob
+  // `pack_id` of the account, `size` bytes from `pack_offset` (several chunks uploaded in one
+  // request share one blob, one fsync and one index transaction).
+  std::string pack_id;
+  uint64_t pack_offset = 0;
 };
 
 class MetaStore {
@@ -163,6 +168,11 @@ class MetaStore {
   // Records a chunk and adds its size to used_bytes. Returns true if inserted, false if it
   // already existed (then nothing changes). kResourceExhausted if over quota.
   virtual StatusOr<bool> AddChunk(const std::string& account_id, const ChunkRecord& chunk) = 0;
+  // Records several chunks in one transaction: all or nothing. Returns, per chunk, whether
+  // it was inserted (false: already recorded, nothing changes for it). kResourceExhausted
+  // (and nothing recorded) if the new ones together exceed the quota.
+  virtual StatusOr<std::vector<bool>> AddChunks(const std::string& account_id,
+                                                const std::vector<ChunkRecord>& chunks) = 0;
   virtual StatusOr<ChunkRecord> GetChunk(const std::string& account_id, const std::string& chunk_id) = 0;
   // For each id, whether the account has it.
   virtual StatusOr<std::vector<bool>> HaveChunks(const std::string& account_id,

@@ -126,9 +126,9 @@ TEST_F(CoreTest, G2FlippedOrSwappedChunkIsRefusedWithoutPartialOutput) {
   std::vector<fs::path> chunks;
   for (auto& e : fs::recursive_directory_iterator(server_->data_dir() / "blobs"))
     if (e.is_regular_file()) chunks.push_back(e.path());
-  ASSERT_GE(chunks.size(), 2u);
+  ASSERT_GE(chunks.size(), 1u);  // chunks uploaded together share one pack blob
 
-  // Bit flip in one chunk.
+  // Bit flip in the middle of a stored blob: inside one chunk's bytes.
   std::string original = ReadFile(chunks[0]);
   std::string flipped = original;
   flipped[flipped.size() / 2] ^= 0x01;

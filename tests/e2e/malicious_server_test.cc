@@ -99,7 +99,11 @@ bool EmptyOrMissing(const fs::path& dir) { return !fs::exists(dir) || fs::is_emp
 
 enum class Kind { kChainEntry, kSealedKey, kKeyring, kRevision, kCheckpoint, kChunk, kRecoveryBlob };
 
+// A batched chunk download (POST /v1/chunks/fetch, FORMAT.md §17): its reply carries chunks.
+bool IsChunkFetch(const Exchange& ex) { return ex.method == "POST" && ex.Path() == "/v1/chunks/fetch"; }
+
 bool Carries(const Exchange& ex, Kind kind) {
+  if (kind == Kind::kChunk && IsChunkFetch(ex)) return ex.status == 200;
   if (ex.method != "GET" || ex.status != 200) return false;
   const std::string path = ex.Path();
   switch (kind) {
@@ -369,18 +373,30 @@ TEST_F(MaliciousServer, RecoveryBlobFlippedOrTruncatedIsRefused) {
 
 // ---- R6/R19: chunks swapped between files and accounts, withheld ----
 
-std::string ChunkIdOf(const Exchange& ex) { return ex.Path().substr(std::string("/v1/chunks/").size()); }
+// The chunk ids an exchange asked for: one for a GET, the list for a batched fetch.
+std::vector<std::string> ChunkIdsOf(const Exchange& ex) {
+  if (IsChunkFetch(ex)) return json::parse(ex.request_body)["ids"].get<std::vector<std::string>>();
+  return {ex.Path().substr(std::string("/v1/chunks/").size())};
+}
 
 TEST_F(MaliciousServer, ChunkOfAnotherFileServedIsRefused) {
   // a.bin's chunks were fetched by the reader at set-up; the server answers every request for
   // a chunk of b.bin with one of a.bin's.
   std::set<std::string> a_ids;
-  for (const Exchange& ex : RecordedOf(Kind::kChunk, &world->a_bin_traffic)) a_ids.insert(ChunkIdOf(ex));
+  for (const Exchange& ex : RecordedOf(Kind::kChunk, &world->a_bin_traffic))
+    for (const std::string& id : ChunkIdsOf(ex)) a_ids.insert(id);
   ASSERT_FALSE(a_ids.empty());
   Attack swap;
   const std::string a_chunk = *a_ids.begin();
   swap.on_request = [a_ids, a_chunk](Exchange& ex) {
-    if (ex.Is("GET", "/v1/chunks/") && !a_ids.count(ChunkIdOf(ex))) ex.target = "/v1/chunks/" + a_chunk;
+    if (IsChunkFetch(ex)) {
+      json root = json::parse(ex.request_body);
+      for (auto& id : root["ids"])
+        if (!a_ids.count(id.get<std::string>())) id = a_chunk;
+      ex.request_body = root.dump();
+    } else if (ex.Is("GET", "/v1/chunks/") && !a_ids.count(ChunkIdsOf(ex)[0])) {
+      ex.target = "/v1/chunks/" + a_chunk;
+    }
   };
   swap.on_response = [](Exchange&) { return Delivery::kNormal; };
   proxy().SetAttack(swap);

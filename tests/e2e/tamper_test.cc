@@ -25,11 +25,6 @@ class TamperTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   fs::path Db() const { return server_->data_dir() / "meta.sqlite"; }
-  fs::path BlobPath(const std::string& chunk_id) const {
-    for (auto& e : fs::recursive_directory_iterator(server_->data_dir() / "blobs"))
-      if (e.path().filename() == chunk_id) return e.path();
-    return {};
-  }
   void PutFile(const std::string& name, size_t size, uint64_t seed) {
     WriteRandomFile(tmp_.path() / "src" / name, size, seed);
     RunResult r = device_->Run({"put", (tmp_.path() / "src" / name).string(), "/"});
@@ -54,13 +49,12 @@ TEST_F(TamperTest, ChunkSwappedWithMatchingServerChecksumIsRefusedByTheClient) {
   server_->Stop();
   auto ids = Sql(Db(), "SELECT chunk_id FROM chunks ORDER BY created_at, chunk_id");
   ASSERT_GE(ids.size(), 2u);
-  // Replace chunk 0 by chunk 1's bytes and fix the server's own checksum so that only the
-  // client can notice.
-  std::string other = ReadFile(BlobPath(ids[1]));
-  WriteFile(BlobPath(ids[0]), other);
-  Bytes sha = crypto::Sha256(AsBytes(other));
-  Sql(Db(), "UPDATE chunks SET sha256 = ?, size = " + std::to_string(other.size()) + " WHERE chunk_id = '" + ids[0] + "'",
-      {std::string(sha.begin(), sha.end())});
+  // Serve chunk 1's bytes for chunk 0 and fix the server's own checksum so that only the
+  // client can notice: chunk 0's index row now names chunk 1's place in its pack, its size
+  // and its SHA-256.
+  ASSERT_FALSE(Sql(Db(), "SELECT pack_id FROM chunks WHERE chunk_id = '" + ids[1] + "'").at(0).empty());
+  Sql(Db(), "UPDATE chunks SET (pack_id, pack_offset, size, sha256) = (SELECT pack_id, pack_offset, size, sha256 "
+            "FROM chunks WHERE chunk_id = '" + ids[1] + "') WHERE chunk_id = '" + ids[0] + "'");
   server_->Start();
   RunResult get = device_->Run({"get", "/", (tmp_.path() / "out").string()});
   EXPECT_EQ(get.exit_code, 3) << get.err;

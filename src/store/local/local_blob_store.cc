@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -296,6 +297,40 @@ StatusOr<Bytes> LocalBlobStore::Get(std::string_view key) {
       return UnavailableError("get blob " + QuoteKey(key) + ": read " + path + ": " + Errno(errno));
     }
     if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+StatusOr<Bytes> LocalBlobStore::GetRange(std::string_view key, uint64_t offset, uint64_t length) {
+  COFFER_RETURN_IF_ERROR(ValidateBlobKey(key));
+  if (length == 0) return InvalidArgumentError("get range of blob " + QuoteKey(key) + ": length must be at least 1");
+  const std::string path = PathForKey(key);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR) return NotFoundError("blob " + QuoteKey(key) + " not found");
+    return UnavailableError("get blob " + QuoteKey(key) + ": open " + path + ": " + Errno(err));
+  }
+  ScopedFd file(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return UnavailableError("get blob " + QuoteKey(key) + ": stat: " + Errno(errno));
+  if (!S_ISREG(st.st_mode)) return NotFoundError("blob " + QuoteKey(key) + " not found (not a regular file)");
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  if (offset >= file_size) {
+    return OutOfRangeError("get range of blob " + QuoteKey(key) + ": offset " + std::to_string(offset) +
+                           " is at or past the end (" + std::to_string(file_size) + " bytes)");
+  }
+  Bytes out(static_cast<size_t>(std::min<uint64_t>(length, file_size - offset)));
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return UnavailableError("get blob " + QuoteKey(key) + ": read " + path + ": " + Errno(errno));
+    }
+    if (n == 0) break;  // the file is never shortened in place; a short read means it ends here
     done += static_cast<size_t>(n);
   }
   out.resize(done);

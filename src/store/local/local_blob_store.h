@@ -49,6 +49,7 @@ class LocalBlobStore : public BlobStore {
 
   Status Put(std::string_view key, ByteView data) override;
   StatusOr<Bytes> Get(std::string_view key) override;
+  StatusOr<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
   StatusOr<bool> Exists(std::string_view key) override;
   Status Delete(std::string_view key) override;
   // Reads one two-character directory at a time and calls `fn` outside any lock, so `fn` may

@@ -134,6 +134,11 @@ CREATE TABLE settings (
   value bytea NOT NULL
 );
 )sql"},
+    // Chunks uploaded together share one pack blob; '' = a blob of its own.
+    {2, "chunk packs", R"sql(
+ALTER TABLE chunks ADD COLUMN pack_id     text COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE chunks ADD COLUMN pack_offset bigint NOT NULL DEFAULT 0;
+)sql"},
 };
 
 }  // namespace

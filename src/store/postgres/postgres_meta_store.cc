@@ -98,6 +98,8 @@ ChunkRecord ReadChunk(const Result& r, int row) {
   c.size = r.U64(row, 1);
   c.sha256 = r.Blob(row, 2);
   c.created_at = r.Int(row, 3);
+  c.pack_id = r.Text(row, 4);
+  c.pack_offset = r.U64(row, 5);
   return c;
 }
 
@@ -669,39 +671,68 @@ StatusOr<RevisionRecord> PostgresMetaStore::GetCheckpoint(const std::string& acc
 // Chunk index
 
 StatusOr<bool> PostgresMetaStore::AddChunk(const std::string& account_id, const ChunkRecord& chunk) {
-  COFFER_RETURN_IF_ERROR(CheckOrdered(chunk.size, "chunk size"));
-  return Run("add chunk " + chunk.chunk_id + " of account " + account_id, [&](Connection& conn) -> StatusOr<bool> {
+  COFFER_ASSIGN_OR_RETURN(std::vector<bool> added, AddChunks(account_id, {chunk}));
+  return static_cast<bool>(added.at(0));
+}
+
+StatusOr<std::vector<bool>> PostgresMetaStore::AddChunks(const std::string& account_id,
+                                                         const std::vector<ChunkRecord>& chunks) {
+  for (const ChunkRecord& chunk : chunks) {
+    COFFER_RETURN_IF_ERROR(CheckOrdered(chunk.size, "chunk size"));
+    COFFER_RETURN_IF_ERROR(CheckOrdered(chunk.pack_offset, "chunk pack offset"));
+  }
+  if (chunks.empty()) return std::vector<bool>();
+  const std::string what = chunks.size() == 1 ? "add chunk " + chunks[0].chunk_id + " of account " + account_id
+                                              : "add " + std::to_string(chunks.size()) + " chunks of account " + account_id;
+  return Run(what, [&](Connection& conn) -> StatusOr<std::vector<bool>> {
     Transaction txn(conn);
     COFFER_RETURN_IF_ERROR(txn.Begin());
     COFFER_ASSIGN_OR_RETURN(Usage usage, LockAccount(conn, account_id));
-    {
-      COFFER_ASSIGN_OR_RETURN(Result r, conn.Exec("SELECT 1 FROM chunks WHERE account_id = $1 AND chunk_id = $2",
-                                                  Params().Text(account_id).Text(chunk.chunk_id)));
+    std::vector<std::string> ids;
+    ids.reserve(chunks.size());
+    for (const ChunkRecord& chunk : chunks) ids.push_back(chunk.chunk_id);
+    COFFER_ASSIGN_OR_RETURN(Result r, conn.Exec("SELECT chunk_id FROM chunks WHERE account_id = $1 AND chunk_id = ANY ($2)",
+                                                Params().Text(account_id).TextArray(ids)));
+    std::unordered_set<std::string> present;
+    for (int i = 0; i < r.rows(); ++i) present.insert(r.Text(i, 0));
+    std::vector<bool> added;
+    added.reserve(chunks.size());
+    uint64_t used = usage.used_bytes;
+    for (const ChunkRecord& chunk : chunks) {
       // Checked before the quota: re-adding a stored chunk changes nothing, so it succeeds
       // even when the account is full.
-      if (r.rows() > 0) return false;
+      if (!present.insert(chunk.chunk_id).second) {
+        added.push_back(false);
+        continue;
+      }
+      COFFER_RETURN_IF_ERROR(CheckQuota(usage.quota_bytes, used, chunk.size, account_id, "chunk " + chunk.chunk_id));
+      COFFER_RETURN_IF_ERROR(conn.Exec("INSERT INTO chunks (account_id, chunk_id, size, sha256, created_at, pack_id, "
+                                       "pack_offset) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                                       Params()
+                                           .Text(account_id)
+                                           .Text(chunk.chunk_id)
+                                           .U64(chunk.size)
+                                           .Blob(chunk.sha256)
+                                           .Int(chunk.created_at)
+                                           .Text(chunk.pack_id)
+                                           .U64(chunk.pack_offset))
+                                 .status());
+      used = SaturatingAdd(used, chunk.size);
+      added.push_back(true);
     }
-    COFFER_RETURN_IF_ERROR(
-        CheckQuota(usage.quota_bytes, usage.used_bytes, chunk.size, account_id, "chunk " + chunk.chunk_id));
-    COFFER_RETURN_IF_ERROR(
-        conn.Exec("WITH charge AS (UPDATE accounts SET used_bytes = $5 WHERE account_id = $1) INSERT INTO chunks "
-                  "(account_id, chunk_id, size, sha256, created_at) VALUES ($1, $2, $3, $4, $6)",
-                  Params()
-                      .Text(account_id)
-                      .Text(chunk.chunk_id)
-                      .U64(chunk.size)
-                      .Blob(chunk.sha256)
-                      .U64(SaturatingAdd(usage.used_bytes, chunk.size))
-                      .Int(chunk.created_at))
-            .status());
+    if (used != usage.used_bytes) {
+      COFFER_RETURN_IF_ERROR(conn.Exec("UPDATE accounts SET used_bytes = $2 WHERE account_id = $1",
+                                       Params().Text(account_id).U64(used))
+                                 .status());
+    }
     COFFER_RETURN_IF_ERROR(txn.Commit());
-    return true;
+    return added;
   });
 }
 
 StatusOr<ChunkRecord> PostgresMetaStore::GetChunk(const std::string& account_id, const std::string& chunk_id) {
   return Run("get chunk " + chunk_id + " of account " + account_id, [&](Connection& conn) -> StatusOr<ChunkRecord> {
-    COFFER_ASSIGN_OR_RETURN(Result r, conn.Exec("SELECT chunk_id, size, sha256, created_at FROM chunks WHERE "
+    COFFER_ASSIGN_OR_RETURN(Result r, conn.Exec("SELECT chunk_id, size, sha256, created_at, pack_id, pack_offset FROM chunks WHERE "
                                                 "account_id = $1 AND chunk_id = $2",
                                                 Params().Text(account_id).Text(chunk_id)));
     if (r.rows() == 0) return NotFoundError("chunk " + chunk_id + " of account " + account_id + " not found");
@@ -734,10 +765,10 @@ Status PostgresMetaStore::ListChunks(const std::string& account_id,
     auto page = Run("list chunks of account " + account_id, [&](Connection& conn) -> StatusOr<std::vector<ChunkRecord>> {
       StatusOr<Result> r =
           after.has_value()
-              ? conn.Exec("SELECT chunk_id, size, sha256, created_at FROM chunks WHERE account_id = $1 AND "
+              ? conn.Exec("SELECT chunk_id, size, sha256, created_at, pack_id, pack_offset FROM chunks WHERE account_id = $1 AND "
                           "chunk_id > $2 ORDER BY chunk_id LIMIT $3",
                           Params().Text(account_id).Text(*after).Int(kListChunksPage))
-              : conn.Exec("SELECT chunk_id, size, sha256, created_at FROM chunks WHERE account_id = $1 "
+              : conn.Exec("SELECT chunk_id, size, sha256, created_at, pack_id, pack_offset FROM chunks WHERE account_id = $1 "
                           "ORDER BY chunk_id LIMIT $2",
                           Params().Text(account_id).Int(kListChunksPage));
       if (!r.ok()) return r.status();

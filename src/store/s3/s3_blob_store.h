@@ -101,7 +101,7 @@ class S3BlobStore : public BlobStore {
 
   // Reads `length` bytes from `offset` (fewer if the object ends first). kOutOfRange if
   // offset is at or past the end of a non-empty object; kInvalidArgument if length is 0.
-  StatusOr<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length);
+  StatusOr<Bytes> GetRange(std::string_view key, uint64_t offset, uint64_t length) override;
 
   // Requests sent to the endpoint so far, including retries (for tests and metrics).
   uint64_t requests_sent() const { return requests_sent_.load(); }

@@ -102,6 +102,8 @@ ChunkRecord ReadChunk(const Stmt& s) {
   c.size = s.ColumnU64(1);
   c.sha256 = s.ColumnBlob(2);
   c.created_at = s.ColumnInt(3);
+  c.pack_id = s.ColumnText(4);
+  c.pack_offset = s.ColumnU64(5);
   return c;
 }
 
@@ -759,40 +761,62 @@ StatusOr<RevisionRecord> SqliteMetaStore::GetCheckpoint(const std::string& accou
 // Chunk index
 
 StatusOr<bool> SqliteMetaStore::AddChunk(const std::string& account_id, const ChunkRecord& chunk) {
-  COFFER_RETURN_IF_ERROR(CheckOrdered(chunk.size, "chunk size"));
-  return Locked("add chunk " + chunk.chunk_id + " of account " + account_id, [&]() -> StatusOr<bool> {
+  COFFER_ASSIGN_OR_RETURN(std::vector<bool> added, AddChunks(account_id, {chunk}));
+  return static_cast<bool>(added.at(0));
+}
+
+StatusOr<std::vector<bool>> SqliteMetaStore::AddChunks(const std::string& account_id,
+                                                       const std::vector<ChunkRecord>& chunks) {
+  for (const ChunkRecord& chunk : chunks) {
+    COFFER_RETURN_IF_ERROR(CheckOrdered(chunk.size, "chunk size"));
+    COFFER_RETURN_IF_ERROR(CheckOrdered(chunk.pack_offset, "chunk pack offset"));
+  }
+  const std::string what = chunks.size() == 1 ? "add chunk " + chunks[0].chunk_id + " of account " + account_id
+                                              : "add " + std::to_string(chunks.size()) + " chunks of account " + account_id;
+  return Locked(what, [&]() -> StatusOr<std::vector<bool>> {
     Transaction txn(db_.get());
     COFFER_RETURN_IF_ERROR(txn.BeginImmediate());
     COFFER_ASSIGN_OR_RETURN(Usage usage, LoadUsage(account_id));
-    {
-      COFFER_ASSIGN_OR_RETURN(Stmt q,
-                              db_->Prepare("SELECT 1 FROM chunks WHERE account_id = ? AND chunk_id = ?"));
-      q.Bind(1, account_id).Bind(2, chunk.chunk_id);
-      COFFER_ASSIGN_OR_RETURN(bool exists, q.Step());
-      // Checked before the quota: re-adding a stored chunk changes nothing, so it succeeds
-      // even when the account is full.
-      if (exists) return false;
+    std::vector<bool> added;
+    added.reserve(chunks.size());
+    uint64_t used = usage.used_bytes;
+    for (const ChunkRecord& chunk : chunks) {
+      {
+        COFFER_ASSIGN_OR_RETURN(Stmt q,
+                                db_->Prepare("SELECT 1 FROM chunks WHERE account_id = ? AND chunk_id = ?"));
+        q.Bind(1, account_id).Bind(2, chunk.chunk_id);
+        COFFER_ASSIGN_OR_RETURN(bool exists, q.Step());
+        // Checked before the quota: re-adding a stored chunk changes nothing, so it succeeds
+        // even when the account is full.
+        if (exists) {
+          added.push_back(false);
+          continue;
+        }
+      }
+      COFFER_RETURN_IF_ERROR(CheckQuota(usage.quota_bytes, used, chunk.size, account_id, "chunk " + chunk.chunk_id));
+      COFFER_ASSIGN_OR_RETURN(
+          Stmt s, db_->Prepare("INSERT INTO chunks (account_id, chunk_id, size, sha256, created_at, pack_id, "
+                               "pack_offset) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+      COFFER_RETURN_IF_ERROR(s.Bind(1, account_id)
+                                 .Bind(2, chunk.chunk_id)
+                                 .BindU64(3, chunk.size)
+                                 .Bind(4, ByteView(chunk.sha256))
+                                 .Bind(5, chunk.created_at)
+                                 .Bind(6, chunk.pack_id)
+                                 .BindU64(7, chunk.pack_offset)
+                                 .Run());
+      used = SaturatingAdd(used, chunk.size);
+      added.push_back(true);
     }
-    COFFER_RETURN_IF_ERROR(
-        CheckQuota(usage.quota_bytes, usage.used_bytes, chunk.size, account_id, "chunk " + chunk.chunk_id));
-    COFFER_ASSIGN_OR_RETURN(
-        Stmt s, db_->Prepare("INSERT INTO chunks (account_id, chunk_id, size, sha256, created_at) "
-                             "VALUES (?, ?, ?, ?, ?)"));
-    COFFER_RETURN_IF_ERROR(s.Bind(1, account_id)
-                               .Bind(2, chunk.chunk_id)
-                               .BindU64(3, chunk.size)
-                               .Bind(4, ByteView(chunk.sha256))
-                               .Bind(5, chunk.created_at)
-                               .Run());
-    COFFER_RETURN_IF_ERROR(StoreUsedBytes(account_id, SaturatingAdd(usage.used_bytes, chunk.size)));
+    if (used != usage.used_bytes) COFFER_RETURN_IF_ERROR(StoreUsedBytes(account_id, used));
     COFFER_RETURN_IF_ERROR(txn.Commit());
-    return true;
+    return added;
   });
 }
 
 StatusOr<ChunkRecord> SqliteMetaStore::GetChunk(const std::string& account_id, const std::string& chunk_id) {
   return Locked("get chunk " + chunk_id + " of account " + account_id, [&]() -> StatusOr<ChunkRecord> {
-    COFFER_ASSIGN_OR_RETURN(Stmt q, db_->Prepare("SELECT chunk_id, size, sha256, created_at FROM chunks "
+    COFFER_ASSIGN_OR_RETURN(Stmt q, db_->Prepare("SELECT chunk_id, size, sha256, created_at, pack_id, pack_offset FROM chunks "
                                                  "WHERE account_id = ? AND chunk_id = ?"));
     q.Bind(1, account_id).Bind(2, chunk_id);
     COFFER_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -830,9 +854,9 @@ Status SqliteMetaStore::ListChunks(const std::string& account_id,
         COFFER_ASSIGN_OR_RETURN(
             Stmt q,
             db_->Prepare(after.has_value()
-                             ? "SELECT chunk_id, size, sha256, created_at FROM chunks WHERE account_id = ? "
+                             ? "SELECT chunk_id, size, sha256, created_at, pack_id, pack_offset FROM chunks WHERE account_id = ? "
                                "AND chunk_id > ? ORDER BY chunk_id LIMIT ?"
-                             : "SELECT chunk_id, size, sha256, created_at FROM chunks WHERE account_id = ? "
+                             : "SELECT chunk_id, size, sha256, created_at, pack_id, pack_offset FROM chunks WHERE account_id = ? "
                                "ORDER BY chunk_id LIMIT ?"));
         int i = 1;
         q.Bind(i++, account_id);

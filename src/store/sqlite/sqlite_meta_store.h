@@ -105,6 +105,8 @@ class SqliteMetaStore : public MetaStore {
 
   // --- chunk index ---
   StatusOr<bool> AddChunk(const std::string& account_id, const ChunkRecord& chunk) override;
+  StatusOr<std::vector<bool>> AddChunks(const std::string& account_id,
+                                        const std::vector<ChunkRecord>& chunks) override;
   StatusOr<ChunkRecord> GetChunk(const std::string& account_id, const std::string& chunk_id) override;
   StatusOr<std::vector<bool>> HaveChunks(const std::string& account_id,
                                          const std::vector<std::string>& chunk_ids) override;

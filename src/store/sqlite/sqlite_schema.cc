@@ -132,6 +132,12 @@ CREATE TABLE settings (
   value BLOB NOT NULL
 );
 )sql"},
+    // Chunks uploaded together share one pack blob (issue 3: one fsync and one index
+    // transaction per pack instead of per chunk). '' = the chunk has a blob of its own.
+    {2, R"sql(
+ALTER TABLE chunks ADD COLUMN pack_id     TEXT    NOT NULL DEFAULT '';
+ALTER TABLE chunks ADD COLUMN pack_offset INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 }  // namespace

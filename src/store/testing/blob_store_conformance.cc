@@ -101,6 +101,24 @@ TEST_P(BlobStoreConformance, LargeBlobRoundTrips) {
   EXPECT_TRUE(got == data);  // not EXPECT_EQ: a mismatch would print 8 MiB
 }
 
+TEST_P(BlobStoreConformance, GetRangeReadsAnyPartAndStopsAtTheEnd) {
+  const std::string key = "a/packs/00ff";
+  const Bytes data = TestBytes(100000, 7);
+  STORE_ASSERT_OK(store().Put(key, data));
+  STORE_ASSERT_OK_AND_ASSIGN(Bytes head, store().GetRange(key, 0, 10));
+  EXPECT_EQ(head, Bytes(data.begin(), data.begin() + 10));
+  STORE_ASSERT_OK_AND_ASSIGN(Bytes middle, store().GetRange(key, 54321, 4000));
+  EXPECT_EQ(middle, Bytes(data.begin() + 54321, data.begin() + 58321));
+  STORE_ASSERT_OK_AND_ASSIGN(Bytes tail, store().GetRange(key, 99990, 1000));  // fewer: the blob ends
+  EXPECT_EQ(tail, Bytes(data.end() - 10, data.end()));
+  STORE_ASSERT_OK_AND_ASSIGN(Bytes last, store().GetRange(key, 99999, 1));
+  EXPECT_EQ(last, Bytes(data.end() - 1, data.end()));
+  STORE_EXPECT_CODE(store().GetRange(key, 100000, 1), kOutOfRange);
+  STORE_EXPECT_CODE(store().GetRange(key, 0, 0), kInvalidArgument);
+  STORE_EXPECT_CODE(store().GetRange("a/packs/0100", 0, 1), kNotFound);
+  STORE_EXPECT_CODE(store().GetRange("A/bad", 0, 1), kInvalidArgument);
+}
+
 TEST_P(BlobStoreConformance, GetMissingIsNotFound) {
   STORE_EXPECT_CODE(store().Get(ChunkKey(kAccountA, 3)), kNotFound);
   STORE_ASSERT_OK(store().Put(ChunkKey(kAccountA, 4), TestBytes(10, 4)));

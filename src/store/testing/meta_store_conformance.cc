@@ -151,6 +151,8 @@ void ExpectChunkEq(const ChunkRecord& got, const ChunkRecord& want) {
   EXPECT_EQ(got.size, want.size);
   EXPECT_EQ(got.sha256, want.sha256);
   EXPECT_EQ(got.created_at, want.created_at);
+  EXPECT_EQ(got.pack_id, want.pack_id);
+  EXPECT_EQ(got.pack_offset, want.pack_offset);
 }
 
 // Creates account n (with the given quota) and returns its id; fails the test on error.
@@ -865,6 +867,54 @@ TEST_P(MetaStoreConformance, AddChunkOverQuotaIsResourceExhausted) {
   STORE_EXPECT_CODE(store().AddChunk(account, TestChunk(4, 1)), kResourceExhausted);
   STORE_ASSERT_OK_AND_ASSIGN(bool empty, store().AddChunk(account, TestChunk(5, 0)));  // costs nothing
   EXPECT_TRUE(empty);
+  EXPECT_EQ(UsedBytes(store(), account), 10000u);
+}
+
+TEST_P(MetaStoreConformance, AddChunksRecordsPackLocationsInOneGo) {
+  const std::string account = MakeAccount(store(), 113);
+  STORE_ASSERT_OK(store().AddChunk(account, TestChunk(2, 100)));  // already there: stays as it was
+  std::vector<ChunkRecord> pack;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    ChunkRecord c = TestChunk(n, 1000 * n);
+    c.pack_id = "0123456789abcdef0123456789abcdef";
+    c.pack_offset = (uint64_t{1} << 40) + n;  // beyond 32 bits
+    pack.push_back(c);
+  }
+  STORE_ASSERT_OK_AND_ASSIGN(std::vector<bool> added, store().AddChunks(account, pack));
+  EXPECT_EQ(added, (std::vector<bool>{true, false, true}));
+  STORE_ASSERT_OK_AND_ASSIGN(ChunkRecord one, store().GetChunk(account, ChunkId(1)));
+  ExpectChunkEq(one, pack[0]);
+  STORE_ASSERT_OK_AND_ASSIGN(ChunkRecord two, store().GetChunk(account, ChunkId(2)));
+  ExpectChunkEq(two, TestChunk(2, 100));
+  EXPECT_EQ(UsedBytes(store(), account), 100u + 1000u + 3000u);
+  // ListChunks carries the location too.
+  std::map<std::string, ChunkRecord> listed;
+  STORE_ASSERT_OK(store().ListChunks(account, [&](const ChunkRecord& c) {
+    listed[c.chunk_id] = c;
+    return true;
+  }));
+  ASSERT_EQ(listed.size(), 3u);
+  ExpectChunkEq(listed[ChunkId(3)], pack[2]);
+  // The same id twice in one call: the first wins, the second is a no-op.
+  STORE_ASSERT_OK_AND_ASSIGN(std::vector<bool> twice, store().AddChunks(account, {TestChunk(7, 5), TestChunk(7, 9)}));
+  EXPECT_EQ(twice, (std::vector<bool>{true, false}));
+  EXPECT_EQ(UsedBytes(store(), account), 4105u);
+  STORE_ASSERT_OK_AND_ASSIGN(std::vector<bool> none, store().AddChunks(account, {}));
+  EXPECT_TRUE(none.empty());
+}
+
+TEST_P(MetaStoreConformance, AddChunksOverQuotaRecordsNothing) {
+  const std::string account = MakeAccount(store(), 114, /*quota=*/10000);
+  STORE_ASSERT_OK(store().AddChunk(account, TestChunk(1, 4000)));
+  // 3000 + 3001 + the existing 4000 is one byte over: none of the new ones is recorded.
+  STORE_EXPECT_CODE(store().AddChunks(account, {TestChunk(1, 4000), TestChunk(2, 3000), TestChunk(3, 3001)}),
+                    kResourceExhausted);
+  STORE_EXPECT_CODE(store().GetChunk(account, ChunkId(2)), kNotFound);
+  STORE_EXPECT_CODE(store().GetChunk(account, ChunkId(3)), kNotFound);
+  EXPECT_EQ(UsedBytes(store(), account), 4000u);
+  STORE_ASSERT_OK_AND_ASSIGN(std::vector<bool> fits,
+                             store().AddChunks(account, {TestChunk(2, 3000), TestChunk(3, 3000)}));  // exactly full
+  EXPECT_EQ(fits, (std::vector<bool>{true, true}));
   EXPECT_EQ(UsedBytes(store(), account), 10000u);
 }
 
