@@ -319,8 +319,9 @@ StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionConfig& c
     std::string message = TrimTrailingNewlines(PQerrorMessage(conn));
     message = Scrub(Scrub(std::move(message), config.password), config.url_password);
     std::replace(message.begin(), message.end(), '\n', ' ');
-    PQfinish(conn);
+    // `user` points into conn: copy it before PQfinish frees it.
     const std::string as = user && *user ? " as " + std::string(user) : "";
+    PQfinish(conn);
     return UnavailableError("cannot connect to PostgreSQL at " + where + as + ": " + message);
   }
   PQsetNoticeProcessor(conn, IgnoreNotice, nullptr);
