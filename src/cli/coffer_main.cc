@@ -1,6 +1,7 @@
 // coffer: the command-line client. Thin: parses arguments, calls libcoffer (src/client),
 // prints results (text on a terminal, one JSON object with --json) and maps Status codes to
 // exit codes (see `coffer --help` and the README's exit code table).
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -870,4 +871,12 @@ int Main(int argc, char** argv) {
 
 }  // namespace coffer::cli
 
-int main(int argc, char** argv) { return coffer::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // Transfers allocate and free many buffers of 1-8 MiB on several threads. glibc would raise
+  // its mmap threshold after the first such free and then keep those buffers in per-thread
+  // arenas, so peak RSS grew with every pack in flight; a fixed threshold hands them back to
+  // the kernel at once, and two arenas are plenty for our few threads.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_ARENA_MAX, 2);
+  return coffer::cli::Main(argc, argv);
+}

@@ -898,7 +898,7 @@ StatusOr<PackResult> ApiClient::PutChunkPack(ByteView body) {
   return out;
 }
 
-StatusOr<Bytes> ApiClient::FetchChunks(const std::vector<std::string>& ids) {
+StatusOr<std::string> ApiClient::FetchChunks(const std::vector<std::string>& ids) {
   if (ids.empty() || ids.size() > kMaxFetchIdsPerRequest) {
     return InvalidArgumentError("fetch 1.." + std::to_string(kMaxFetchIdsPerRequest) + " chunks per request");
   }
@@ -908,7 +908,7 @@ StatusOr<Bytes> ApiClient::FetchChunks(const std::vector<std::string>& ids) {
   spec.max_reply = kFetchReplyCap;
   spec.idempotent = true;  // a read
   COFFER_ASSIGN_OR_RETURN(HttpResponse r, impl_->Call(spec, token_, &stats_));
-  return ToBytes(r.body);
+  return std::move(r.body);
 }
 
 StatusOr<std::vector<std::string>> ApiClient::MissingChunks(const std::vector<std::string>& ids) {

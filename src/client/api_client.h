@@ -180,7 +180,7 @@ class ApiClient {
   // Up to kMaxFetchIdsPerRequest chunks in one CFFR reply, in the order asked; the caller
   // splits it with chunk::ParseFetchReply (which checks every id) and decrypts each.
   static constexpr size_t kMaxFetchIdsPerRequest = 1024;
-  StatusOr<Bytes> FetchChunks(const std::vector<std::string>& ids);
+  StatusOr<std::string> FetchChunks(const std::vector<std::string>& ids);  // the raw CFFR body
   StatusOr<std::vector<ChunkListEntry>> ListChunks();
   // `heads`: collection id -> head the live set was computed from; kAborted if any moved.
   StatusOr<GcResult> CollectGarbage(const std::vector<std::string>& live_ids,
