@@ -1117,7 +1117,7 @@ class RestorePipeline {
 
   static constexpr size_t kRestoreBatchBytes = 4u << 20;
   static constexpr size_t kRestoreBatchChunks = 256;
-  static constexpr size_t kRestoreWindow = 4;
+  static constexpr size_t kRestoreWindow = 3;
 
   Vault& vault_;
   std::vector<FileChunks> files_;
