@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -124,12 +125,12 @@ class Uploader {
     for (auto& c : connections_) vault_.api().MergeStats(c->stats());
   }
 
-  // Copies `plain` into the current pack unless this run already has it queued or stored.
-  Status Add(const Hash32& id, ByteView plain) {
+  // Takes `plain` into the current pack unless this run already has it queued or stored.
+  Status Add(const Hash32& id, Bytes plain) {
     COFFER_RETURN_IF_ERROR(Error());
     if (!known_.insert(id).second) return OkStatus();
-    current_.chunks.emplace_back(id, Bytes(plain.begin(), plain.end()));
     current_.bytes += plain.size();
+    current_.chunks.emplace_back(id, std::move(plain));
     if (current_.bytes >= kPackBytes || current_.chunks.size() >= kPackChunks) return Submit();
     return OkStatus();
   }
@@ -276,6 +277,59 @@ class Uploader {
   std::vector<std::thread> threads_;
 };
 
+// Computes keyed chunk ids on two threads while the reader reads, cuts and hashes the whole
+// file: hashing every byte twice (chunk id and whole-file hash) on one thread was the
+// longest serial step of a put.
+class ChunkIdHasher {
+ public:
+  ChunkIdHasher() {
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { Work(); });
+  }
+  ChunkIdHasher(const ChunkIdHasher&) = delete;
+  ChunkIdHasher& operator=(const ChunkIdHasher&) = delete;
+  ~ChunkIdHasher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // `data` must stay alive and unchanged until the future is ready.
+  std::future<Hash32> Submit(const crypto::SecretBytes& key, ByteView data) {
+    std::packaged_task<Hash32()> task([&key, data] { return ToHash(crypto::KeyedHash(key, data)); });
+    std::future<Hash32> result = task.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+    return result;
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::packaged_task<Hash32()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+        if (tasks_.empty()) return;
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<Hash32()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 // Reads one local file into a Content, uploading its chunks. Retries if the file changes
 // while being read, so no torn version is ever recorded.
 class FileReader {
@@ -315,6 +369,25 @@ class FileReader {
     Content content;
     crypto::StreamingHash whole(keys_.chunk_id_key);
     uint64_t total = 0;
+    std::deque<Pending> window;
+    // Every hash in flight reads a buffer in `window`: wait for them before it goes away,
+    // whichever way this function returns.
+    struct Drain {
+      std::deque<Pending>& w;
+      ~Drain() {
+        for (auto& p : w)
+          if (p.id.valid()) p.id.wait();
+      }
+    } drain{window};
+    auto settle_oldest = [&]() -> Status {
+      Pending p = std::move(window.front());
+      window.pop_front();
+      const Hash32 id = p.id.get();
+      const uint32_t size = static_cast<uint32_t>(p.plain.size());
+      COFFER_RETURN_IF_ERROR(uploader_.Add(id, std::move(p.plain)));
+      content.chunks.push_back(ChunkRef{id, size});
+      return OkStatus();
+    };
     while (true) {
       while (!eof && end - start < max) {
         if (start > 0) {
@@ -342,23 +415,35 @@ class FileReader {
       }
       const size_t cut = chunker_.Cut(avail, eof);
       ByteView piece = avail.first(cut);
-      const Hash32 id = ToHash(crypto::KeyedHash(keys_.chunk_id_key, piece));
-      COFFER_RETURN_IF_ERROR(uploader_.Add(id, piece));
+      // The chunk's id is hashed on the side; its bytes move on to the uploader once known,
+      // in order, a few chunks behind the reader.
+      Pending p;
+      p.plain.assign(piece.begin(), piece.end());
+      p.id = hasher_.Submit(keys_.chunk_id_key, p.plain);
+      window.push_back(std::move(p));
+      if (window.size() > kHashWindow) COFFER_RETURN_IF_ERROR(settle_oldest());
       whole.Update(piece);
       content.kind = Content::Kind::kChunks;
-      content.chunks.push_back(ChunkRef{id, static_cast<uint32_t>(cut)});
       total += cut;
       start += cut;
       on_bytes(cut);
     }
+    while (!window.empty()) COFFER_RETURN_IF_ERROR(settle_oldest());
     content.content_epoch = keys_.epoch;
     content.content_hash = ToHash(whole.Final());
     return content;
   }
 
+  struct Pending {
+    std::future<Hash32> id;
+    Bytes plain;
+  };
+  static constexpr size_t kHashWindow = 8;
+
   const ContentEpochKeys& keys_;
   const chunk::Chunker& chunker_;
   Uploader& uploader_;
+  ChunkIdHasher hasher_;
 };
 
 std::string BaseName(const std::string& path) {
