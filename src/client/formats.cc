@@ -535,7 +535,9 @@ StatusOr<ChunkContainer> ChunkContainer::Decode(ByteView data) {
   COFFER_RETURN_IF_ERROR(ExpectMagic(r, "CFCH", "chunk"));
   ChunkContainer c;
   COFFER_ASSIGN_OR_RETURN(c.suite, r.U8());
-  if (c.suite != 1) return DataLossError("chunk uses an unknown cipher suite");
+  if (c.suite != kChunkSuiteXChaCha && c.suite != kChunkSuiteIetf) {
+    return DataLossError("chunk uses an unknown cipher suite");
+  }
   COFFER_ASSIGN_OR_RETURN(c.content_epoch, r.U32());
   COFFER_ASSIGN_OR_RETURN(ByteView rest, r.Raw(r.remaining()));
   c.sealed.assign(rest.begin(), rest.end());

@@ -216,8 +216,11 @@ struct CheckpointBlob {
 };
 
 // ---- Encrypted chunk container (§11) ----
+inline constexpr uint8_t kChunkSuiteXChaCha = 1;  // XChaCha20-Poly1305 (libsodium), 24-byte nonce
+inline constexpr uint8_t kChunkSuiteIetf = 2;     // ChaCha20-Poly1305-IETF (OpenSSL), 12-byte nonce
+
 struct ChunkContainer {
-  uint8_t suite = 1;  // 1 = XChaCha20-Poly1305
+  uint8_t suite = kChunkSuiteIetf;  // written since issue 3; suite 1 is still read
   uint32_t content_epoch = 0;
   Bytes sealed;  // AeadSeal(chunk key, u32 len || plain || zero padding, aad = Aad(id))
   Bytes Aad(const Hash32& chunk_id) const;

@@ -1327,6 +1327,41 @@ TEST(FormatVectors, ChunkVectorDecryptsLikeTransfer) {
   EXPECT_EQ(whole.Final(), crypto::KeyedHash(Secret(f.chunk_id_key), f.chunk_plain));
 }
 
+TEST(FormatVectors, ChunkSuiteTwoIsNonceThenRfc8439AndBoundToItsSuite) {
+  const Fixture& f = F();
+  ChunkContainer c;
+  c.suite = kChunkSuiteIetf;
+  c.content_epoch = 1;
+  // sealed = N12 || ChaCha20-Poly1305-IETF(chunk key, N12, AAD, padded): what AeadSealIetf
+  // returns when its random nonce happens to be N12.
+  const Bytes nonce12(f.nonce.begin(), f.nonce.begin() + 12);
+  auto ct = crypto::raw::ChaCha20Poly1305EncryptOpenSsl(f.ChunkKey(), nonce12, c.Aad(f.ChunkId()), f.PaddedChunk());
+  ASSERT_TRUE(ct.ok());
+  c.sealed = Cat({nonce12, *ct});
+  const Bytes encoded = c.Encode();
+  // The stored size: 10-byte header + 12 nonce + Padmé(4 + 43) + 16 tag.
+  EXPECT_EQ(encoded.size(), 10u + 12 + chunk::PadmeLength(4 + 43) + 16);
+  EXPECT_EQ(HexEncode(ByteView(encoded).first(10)), "4346434801020100000" "0");
+  auto decoded = ChunkContainer::Decode(encoded);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(decoded->suite, 2);
+  auto padded = crypto::AeadOpenIetf(Secret(f.ChunkKey()), decoded->sealed, decoded->Aad(f.ChunkId()));
+  ASSERT_TRUE(padded.ok());
+  EXPECT_EQ(*padded, f.PaddedChunk());
+  // libsodium's RFC 8439 implementation agrees byte for byte.
+  auto sodium = crypto::raw::ChaCha20Poly1305EncryptSodium(f.ChunkKey(), nonce12, c.Aad(f.ChunkId()), f.PaddedChunk());
+  ASSERT_TRUE(sodium.ok());
+  EXPECT_EQ(*sodium, *ct);
+  // The suite is authenticated: relabelled as suite 1 (or opened with the other envelope) it fails.
+  ChunkContainer relabelled = *decoded;
+  relabelled.suite = kChunkSuiteXChaCha;
+  EXPECT_FALSE(crypto::AeadOpenIetf(Secret(f.ChunkKey()), relabelled.sealed, relabelled.Aad(f.ChunkId())).ok());
+  EXPECT_FALSE(crypto::AeadOpen(Secret(f.ChunkKey()), decoded->sealed, relabelled.Aad(f.ChunkId())).ok());
+  Hash32 other = f.ChunkId();
+  other[0] ^= 1;
+  EXPECT_FALSE(crypto::AeadOpenIetf(Secret(f.ChunkKey()), decoded->sealed, decoded->Aad(other)).ok());
+}
+
 TEST(FormatVectors, PairingVectorsAuthenticate) {
   const Fixture& f = F();
   const std::string code = FormatPairingCode(Secret(f.pairing_secret));
@@ -1675,8 +1710,8 @@ TEST(FormatDecode, RejectsUnknownEnumValues) {
   Bytes c = f.EmptyContent().Encode();
   c[0] = 3;
   EXPECT_EQ(Content::Decode(c).status().code(), StatusCode::kDataLoss);
-  // Chunk suite.
-  for (uint8_t suite : {0, 2, 0xff}) {
+  // Chunk suite (1 and 2 are known).
+  for (uint8_t suite : {0, 3, 0xff}) {
     Bytes chunk = f.Chunk().Encode();
     chunk[5] = suite;
     EXPECT_EQ(ChunkContainer::Decode(chunk).status().code(), StatusCode::kDataLoss) << int{suite};

@@ -261,6 +261,28 @@ StatusOr<Bytes> AeadOpen(const SecretBytes& key, ByteView sealed, ByteView aad) 
   return plaintext;
 }
 
+StatusOr<Bytes> AeadSealIetf(const SecretBytes& key, ByteView plaintext, ByteView aad) {
+  COFFER_RETURN_IF_ERROR(Init());
+  const ByteView raw_key = key.Reveal(SecretAccess::Get());
+  COFFER_RETURN_IF_ERROR(CheckSize(raw_key, kAeadKeyBytes, "AEAD", "key"));
+  Bytes nonce(kIetfNonceBytes);
+  randombytes_buf(nonce.data(), nonce.size());
+  COFFER_ASSIGN_OR_RETURN(Bytes ct, raw::ChaCha20Poly1305EncryptOpenSsl(raw_key, nonce, aad, plaintext));
+  nonce.insert(nonce.end(), ct.begin(), ct.end());
+  return nonce;
+}
+
+StatusOr<Bytes> AeadOpenIetf(const SecretBytes& key, ByteView sealed, ByteView aad) {
+  COFFER_RETURN_IF_ERROR(Init());
+  const ByteView raw_key = key.Reveal(SecretAccess::Get());
+  COFFER_RETURN_IF_ERROR(CheckSize(raw_key, kAeadKeyBytes, "AEAD", "key"));
+  if (sealed.size() < kAeadIetfOverhead) return DecryptionFailed();
+  auto plaintext =
+      raw::ChaCha20Poly1305DecryptOpenSsl(raw_key, sealed.first(kIetfNonceBytes), aad, sealed.subspan(kIetfNonceBytes));
+  if (!plaintext.ok()) return DecryptionFailed();
+  return plaintext;
+}
+
 namespace raw {
 
 StatusOr<Bytes> XChaCha20Poly1305Encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView msg) {

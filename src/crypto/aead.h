@@ -26,6 +26,17 @@ inline constexpr size_t kAeadOverhead = kXNonceBytes + kAeadTagBytes;
 StatusOr<Bytes> AeadSeal(const SecretBytes& key, ByteView plaintext, ByteView aad);
 StatusOr<Bytes> AeadOpen(const SecretBytes& key, ByteView sealed, ByteView aad);
 
+// ChaCha20-Poly1305-IETF (RFC 8439) through OpenSSL 3, the faster implementation on this
+// class of machine (bench/RESULTS.md, crypto micro-benchmarks), for bulk data:
+//   sealed = nonce(12) || ciphertext || tag(16), the nonce random.
+// A random 96-bit nonce is only safe for keys that seal few messages: use it ONLY with
+// single-purpose keys derived per object (the chunk key of one chunk id seals that one
+// plaintext, at most a handful of times). Same error behaviour as AeadOpen.
+inline constexpr size_t kIetfNonceBytes = 12;
+inline constexpr size_t kAeadIetfOverhead = kIetfNonceBytes + kAeadTagBytes;
+StatusOr<Bytes> AeadSealIetf(const SecretBytes& key, ByteView plaintext, ByteView aad);
+StatusOr<Bytes> AeadOpenIetf(const SecretBytes& key, ByteView sealed, ByteView aad);
+
 namespace raw {
 // XChaCha20-Poly1305-IETF (libsodium). nonce: 24 bytes.
 StatusOr<Bytes> XChaCha20Poly1305Encrypt(ByteView key, ByteView nonce, ByteView aad, ByteView msg);

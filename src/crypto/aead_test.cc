@@ -112,6 +112,47 @@ TEST_F(AeadTest, TruncationAndExtensionAreRejected) {
   EXPECT_THAT(AeadOpen(key_, extended, aad_), StatusIs(kDataLoss, "decryption failed"));
 }
 
+TEST_F(AeadTest, IetfRoundTripsWithAFreshNonceAndIsTheStandardConstruction) {
+  const auto a = AeadSealIetf(key_, plaintext_, aad_);
+  const auto b = AeadSealIetf(key_, plaintext_, aad_);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  EXPECT_EQ(a->size(), plaintext_.size() + kAeadIetfOverhead);
+  EXPECT_NE(Bytes(a->begin(), a->begin() + kIetfNonceBytes), Bytes(b->begin(), b->begin() + kIetfNonceBytes));
+  const auto opened = AeadOpenIetf(key_, *a, aad_);
+  ASSERT_THAT(opened, IsOk());
+  EXPECT_EQ(*opened, plaintext_);
+  // nonce || RFC 8439 ChaCha20-Poly1305: libsodium's independent implementation (pinned, like
+  // OpenSSL's, by the Wycheproof vectors) opens it too.
+  const ByteView sealed(*a);
+  const auto sodium = raw::ChaCha20Poly1305DecryptSodium(key_.Reveal(SecretAccess::Get()), sealed.first(kIetfNonceBytes),
+                                                         aad_, sealed.subspan(kIetfNonceBytes));
+  ASSERT_THAT(sodium, IsOk());
+  EXPECT_EQ(*sodium, plaintext_);
+}
+
+TEST_F(AeadTest, IetfRejectsEveryBitFlipTruncationWrongAadAndWrongKeyAlike) {
+  const auto sealed = AeadSealIetf(key_, plaintext_, aad_);
+  ASSERT_THAT(sealed, IsOk());
+  for (size_t byte = 0; byte < sealed->size(); ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      Bytes tampered = *sealed;
+      tampered[byte] ^= static_cast<uint8_t>(1u << bit);
+      EXPECT_THAT(AeadOpenIetf(key_, tampered, aad_), StatusIs(kDataLoss, "decryption failed"))
+          << "byte " << byte << " bit " << bit;
+    }
+  }
+  for (size_t len = 0; len < sealed->size(); ++len) {
+    EXPECT_THAT(AeadOpenIetf(key_, ByteView(*sealed).first(len), aad_), StatusIs(kDataLoss, "decryption failed"))
+        << "length " << len;
+  }
+  EXPECT_THAT(AeadOpenIetf(key_, *sealed, ToBytes("file=42;chunk=8")), StatusIs(kDataLoss, "decryption failed"));
+  EXPECT_THAT(AeadOpenIetf(SecretBytes::Random(kAeadKeyBytes), *sealed, aad_), StatusIs(kDataLoss, "decryption failed"));
+  // The XChaCha envelope and this one are not interchangeable.
+  EXPECT_THAT(AeadOpen(key_, *sealed, aad_), StatusIs(kDataLoss, "decryption failed"));
+  EXPECT_THAT(AeadSealIetf(SecretBytes::Random(16), plaintext_, aad_), StatusIs(kInvalidArgument));
+}
+
 TEST_F(AeadTest, WrongKeySizeIsInvalidArgument) {
   const SecretBytes short_key = SecretBytes::Random(16);
   EXPECT_THAT(AeadSeal(short_key, plaintext_, aad_), StatusIs(kInvalidArgument));
