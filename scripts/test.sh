@@ -10,7 +10,7 @@
 #   sanitize  scripts/sanitize.sh: one clang build with ASan+UBSan (build-asan) and the
 #             whole suite under it (the engines/cluster duplicates excepted, see the script)
 #   fuzz      fuzz/run.sh: every libFuzzer target for COFFER_CI_FUZZ_SECONDS (default 10) s,
-#             built in the same build-asan (no third build)
+#             two at a time (FUZZ_JOBS), built in the same build-asan (no third build)
 # A failing stage does not stop the independent ones after it (all failures in one run);
 # the exit status is non-zero if any stage failed.
 #
@@ -145,7 +145,9 @@ if [ "$fuzz_seconds" != 0 ]; then
   if [ "${COFFER_CI_SANITIZE:-1}" = 0 ] || ! grep -q '^COFFER_FUZZ:BOOL=ON' "$fuzz_build/CMakeCache.txt" 2>/dev/null; then
     fuzz_build=${COFFER_FUZZ_BUILD_DIR:-build-fuzz}
   fi
-  run_stage fuzz env COFFER_FUZZ_BUILD_DIR="$fuzz_build" fuzz/run.sh "$fuzz_seconds" || true
+  # Two targets at a time: each fuzzer is single-threaded and CI has 2 cores.
+  run_stage fuzz env COFFER_FUZZ_BUILD_DIR="$fuzz_build" FUZZ_JOBS="${FUZZ_JOBS:-2}" \
+    fuzz/run.sh "$fuzz_seconds" || true
 else
   skip_stage fuzz "COFFER_CI_FUZZ_SECONDS=0"
 fi
