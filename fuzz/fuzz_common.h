@@ -133,6 +133,9 @@ inline constexpr const char* kServerTargets[] = {
     "/v1/log",
     "/v1/log/global",
     "/v1/account/login-reset",
+    // Chunk packs (src/chunk/pack_wire.h): a CFPK body, and the batched fetch.
+    "/v1/chunks/pack",
+    "/v1/chunks/fetch",
 };
 inline constexpr size_t kNumServerMethods = sizeof(kServerMethods) / sizeof(kServerMethods[0]);
 inline constexpr size_t kNumServerTargets = sizeof(kServerTargets) / sizeof(kServerTargets[0]);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "chunk/pack_wire.h"
 #include "client/formats.h"
 #include "client/keys.h"
 #include "crypto/hash.h"
@@ -354,7 +355,8 @@ void ServerSeeds() {
   seed("raw_target", "GET", "{raw}", kAuth, "", "", 0, "/v1/chunks/../health?x=1");
 }
 
-// ---- server_request_fuzz, the staff console's routes (same layout, files staff_*) ----
+// ---- server_request_fuzz, the routes added after the first seeds: the staff console and
+// the chunk packs (same layout, files staff_*) ----
 void StaffRequestSeeds() {
   const char* t = "server_request_fuzz";
   using coffer::fuzz::ServerRequestSeed;
@@ -413,6 +415,19 @@ void StaffRequestSeeds() {
        std::string(reinterpret_cast<const char*>(grant.grant_id.data()), grant.grant_id.size()));
   seed("log", "GET", "/v1/log", kUser | kQuery, "", "from=0");
   seed("log_global", "GET", "/v1/log/global", kUser | kQuery, "", "from=0");
+  // Chunk packs: one CFPK body of two containers, and the batched fetch of the fixed chunk.
+  chunk::PackWriter pack;
+  for (const char* container : {"container one", "container two"}) {
+    chunk::RawId id{}, sha{};
+    const Bytes rand = Rand(id.size());
+    std::copy(rand.begin(), rand.end(), id.begin());
+    const auto digest = crypto::Sha256(AsBytes(container));
+    std::copy(digest.begin(), digest.end(), sha.begin());
+    pack.Add(id, sha, AsBytes(container));
+  }
+  const Bytes pack_body = pack.Finish();
+  seed("pack", "POST", "/v1/chunks/pack", kUser, std::string(AsChars(pack_body)));
+  seed("fetch", "POST", "/v1/chunks/fetch", kUser, json{{"ids", {coffer::fuzz::kFuzzChunkId}}}.dump());
   seed("login_reset", "POST", "/v1/account/login-reset", 0,
        json{{"email", email},
             {"code", "0123abcd-0123abcd-0123abcd-0123abcd"},

@@ -4,7 +4,8 @@
 #
 #   fuzz/run.sh SECONDS [TARGET...]          e.g. fuzz/run.sh 10 (CI), fuzz/run.sh 600 s3_xml_fuzz
 #   fuzz/run.sh --merge TARGET...            fold what earlier runs found into fuzz/corpus/<target>/
-#                                            (libFuzzer -merge=1: only inputs that add coverage)
+#                                            (libFuzzer -merge=1 -use_counters=0: only inputs that
+#                                            reach an edge the seeds do not, so the repo stays small)
 #
 # Environment: COFFER_FUZZ_BUILD_DIR (default build-fuzz), FUZZ_JOBS (targets run at once,
 # default 1; the fuzzers are single-threaded), CXX_FUZZ (default clang++).
@@ -103,7 +104,7 @@ if [ "$MODE" = merge ]; then
   for t in "${TARGETS[@]}"; do
     mkdir -p "fuzz/corpus/$t" "$BUILD/corpus/$t"
     before=$(ls "fuzz/corpus/$t" | wc -l)
-    "$BUILD/$t" -merge=1 -max_len="$(max_len "$t")" -timeout=30 -rss_limit_mb=2048 \
+    "$BUILD/$t" -merge=1 -use_counters=0 -max_len="$(max_len "$t")" -timeout=30 -rss_limit_mb=2048 \
       "fuzz/corpus/$t" "$BUILD/corpus/$t" >"$BUILD/logs/$t.merge.log" 2>&1 || rc=1
     after=$(ls "fuzz/corpus/$t" | wc -l)
     echo "$t: fuzz/corpus/$t $before -> $after files ($(du -sh "fuzz/corpus/$t" | cut -f1))" \
