@@ -407,7 +407,10 @@ def main():
     note = (f"> **Produced by `bench/run.sh --scale {scale:g} --runs {runs}`** "
             f"({cs.get('files', '?')} files, {cs.get('bytes', 0) / 1e6:.1f} MB of logical data; "
             f"harness wall time {meta.get('harness_wall_s', '?')} s).")
-    if not full:
+    if scale == 1.0 and not full:
+        note += (" The full corpus, but a **single run** per tool: figures carry the machine's run-to-run noise"
+                 " (±30 % on this kind of VM); the medians of `bench/run.sh --scale 1.0 --runs 5` replace them.")
+    elif not full:
         note += (" This is a **validation run of the harness at reduced scale/runs**, not the issue's"
                  " reference measurement: at this size fixed costs (process start, key derivation, repository"
                  " opening) dominate and the ratios are not representative. A full run"
@@ -575,9 +578,11 @@ def main():
     for n, s, d in targets:
         w(f"| {n} | {s} | {d} |")
     w("")
-    if not full:
+    if scale != 1.0:
         w("*Targets are evaluated on this reduced run only to exercise the report; they are meant for the full "
           "corpus.*\n")
+    elif not full:
+        w("*Full corpus, one run per tool: a ratio within ±30 % of a target is within the noise.*\n")
 
     # ---- chart
     title = f"Coffer vs peers, scale {scale:g}, median of {runs} run(s)"
