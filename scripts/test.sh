@@ -34,19 +34,23 @@ failed=0
 # started in the background are not waited for, so they are not counted.
 # (`times` must run in this shell, not in a pipe's subshell, to see this shell's children.)
 CPU_FILE=$(mktemp)
+# `times` must run in this shell, not in a $(...) subshell (whose children are not ours):
+# record_cpu writes it to CPU_FILE, children_cpu reads the children's user+sys seconds.
+record_cpu() { times >"$CPU_FILE"; }
 children_cpu() {
-  times >"$CPU_FILE"
   tail -1 "$CPU_FILE" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%d", n }'
 }
 # run_stage NAME COMMAND...: runs one stage, records its result, wall time and CPU time (the
 # CPU time tells what the stage would take on an idle machine when others share this one).
 run_stage() {
   local name=$1 start=$SECONDS cpu0 rc=0
+  record_cpu
   cpu0=$(children_cpu)
   shift
   echo
   echo "==== stage $name: begin $(date -u +%H:%M:%S) UTC"
   "$@" || rc=$?
+  record_cpu
   local secs=$((SECONDS - start)) cpu=$(($(children_cpu) - cpu0))
   stage_names+=("$name")
   stage_seconds+=("$secs")
