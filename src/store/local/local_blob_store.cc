@@ -272,19 +272,35 @@ Status LocalBlobStore::Put(std::string_view key, ByteView data) {
   return SyncDir(shard_path).WithContext("put blob " + QuoteKey(key));
 }
 
-StatusOr<Bytes> LocalBlobStore::Get(std::string_view key) {
-  COFFER_RETURN_IF_ERROR(ValidateBlobKey(key));
-  const std::string path = PathForKey(key);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+// Opens the blob file at `path` read-only: kNotFound if it is missing or not a regular file.
+// On success the caller owns *fd.
+static Status OpenBlobForReading(std::string_view key, const std::string& path, int* fd, struct stat* st) {
+  *fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (*fd < 0) {
     int err = errno;
     if (err == ENOENT || err == ENOTDIR) return NotFoundError("blob " + QuoteKey(key) + " not found");
     return UnavailableError("get blob " + QuoteKey(key) + ": open " + path + ": " + Errno(err));
   }
-  ScopedFd file(fd);
+  Status problem;
+  if (::fstat(*fd, st) != 0) {
+    problem = UnavailableError("get blob " + QuoteKey(key) + ": stat: " + Errno(errno));
+  } else if (!S_ISREG(st->st_mode)) {
+    problem = NotFoundError("blob " + QuoteKey(key) + " not found (not a regular file)");
+  }
+  if (!problem.ok()) {
+    ::close(*fd);
+    *fd = -1;
+  }
+  return problem;
+}
+
+StatusOr<Bytes> LocalBlobStore::Get(std::string_view key) {
+  COFFER_RETURN_IF_ERROR(ValidateBlobKey(key));
+  const std::string path = PathForKey(key);
+  int fd = -1;
   struct stat st;
-  if (::fstat(fd, &st) != 0) return UnavailableError("get blob " + QuoteKey(key) + ": stat: " + Errno(errno));
-  if (!S_ISREG(st.st_mode)) return NotFoundError("blob " + QuoteKey(key) + " not found (not a regular file)");
+  COFFER_RETURN_IF_ERROR(OpenBlobForReading(key, path, &fd, &st));
+  ScopedFd file(fd);
   // The file is never modified in place (Put renames a new file over it), so the open
   // descriptor sees one complete version; reading to EOF does not trust st_size blindly.
   Bytes out(static_cast<size_t>(st.st_size));
@@ -307,16 +323,10 @@ StatusOr<Bytes> LocalBlobStore::GetRange(std::string_view key, uint64_t offset, 
   COFFER_RETURN_IF_ERROR(ValidateBlobKey(key));
   if (length == 0) return InvalidArgumentError("get range of blob " + QuoteKey(key) + ": length must be at least 1");
   const std::string path = PathForKey(key);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ENOENT || err == ENOTDIR) return NotFoundError("blob " + QuoteKey(key) + " not found");
-    return UnavailableError("get blob " + QuoteKey(key) + ": open " + path + ": " + Errno(err));
-  }
-  ScopedFd file(fd);
+  int fd = -1;
   struct stat st;
-  if (::fstat(fd, &st) != 0) return UnavailableError("get blob " + QuoteKey(key) + ": stat: " + Errno(errno));
-  if (!S_ISREG(st.st_mode)) return NotFoundError("blob " + QuoteKey(key) + " not found (not a regular file)");
+  COFFER_RETURN_IF_ERROR(OpenBlobForReading(key, path, &fd, &st));
+  ScopedFd file(fd);
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (offset >= file_size) {
     return OutOfRangeError("get range of blob " + QuoteKey(key) + ": offset " + std::to_string(offset) +
