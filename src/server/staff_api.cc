@@ -422,6 +422,11 @@ struct StaffApi::Impl {
     rec.issued_at = grant->issued_at;
     rec.expires_at = grant->expires_at;
     rec.encoded = encoded;
+    // Refused before it is logged, so that the log never says "done" for a grant that was not
+    // stored (PutGrant still refuses a duplicate that races in between).
+    auto existing = staff.GetGrant(rec.grant_id);
+    if (existing.ok()) return AlreadyExistsError("grant " + rec.grant_id + " is already registered");
+    if (existing.status().code() != StatusCode::kNotFound) return existing.status();
     COFFER_RETURN_IF_ERROR(Record(owner.account, nullptr, &owner, "grant-create", staff::Outcome::kDone,
                                   grant->note, grant->grant_id,
                                   "scopes " + staff::ScopeNames(grant->scopes) + ", expires " +
@@ -693,6 +698,15 @@ Response StaffApi::Handle(const Request& request, int64_t now) const {
     if (st.code() == StatusCode::kInternal || st.code() == StatusCode::kUnavailable ||
         st.code() == StatusCode::kDataLoss) {
       LogLine(request.method + " " + std::string(PathOf(target)) + ": " + st.ToString());
+    }
+    if (st.code() == StatusCode::kResourceExhausted) {
+      // Staff endpoints store no user data, so the only budget a caller can use up here is
+      // its failure budget (staff logins, reset codes): that is a rate limit, 429, and the
+      // window bounds when it lifts.
+      Response r = ErrorResponse(429, "RESOURCE_EXHAUSTED", st.message(),
+                                 nlohmann::json{{"retry_after", kLoginFailureWindow}});
+      r.headers.emplace_back("Retry-After", std::to_string(kLoginFailureWindow));
+      return r;
     }
     return ErrorResponse(st);
   }

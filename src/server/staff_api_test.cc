@@ -232,6 +232,40 @@ TEST_F(StaffApiTest, ExpiredLoggedOutAndDisabledStaffSessionsAreRefused) {
   EXPECT_EQ(Staff("lookup", third, alice_).status, 401);
 }
 
+TEST_F(StaffApiTest, RepeatedWrongStaffCredentialsAreRateLimitedWith429) {
+  auto credential = AddStaff(*staff_, "eve", "support", now_);
+  ASSERT_TRUE(credential.ok()) << credential.status().ToString();
+  // The same name with a wrong secret: five refusals, then the limit, even for the right one.
+  std::string wrong = *credential;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(SendJson("POST", "/v1/staff/login", json{{"credential", wrong}}).status, 401) << i;
+  }
+  Response limited = SendJson("POST", "/v1/staff/login", json{{"credential", *credential}});
+  EXPECT_EQ(limited.status, 429) << AsChars(limited.body);
+  EXPECT_NE(ErrorMessage(limited).find("too many failed staff logins"), std::string::npos) << ErrorMessage(limited);
+  bool retry_after = false;
+  for (const auto& [name, value] : limited.headers) retry_after |= name == "Retry-After" && !value.empty();
+  EXPECT_TRUE(retry_after);
+  // The window passes: the right credential works again.
+  now_ += 15 * 60 + 1;
+  EXPECT_EQ(SendJson("POST", "/v1/staff/login", json{{"credential", *credential}}).status, 201);
+}
+
+TEST_F(StaffApiTest, RepeatedWrongResetCodesAreRateLimitedWith429) {
+  auto redeem = [&](const std::string& code) {
+    json body{{"email", alice_.email},
+              {"code", code},
+              {"login",
+               {{"salt", B64(crypto::RandomBytes(16))}, {"ops", 2}, {"mem", 16 << 20}, {"verifier", B64(crypto::RandomBytes(32))}}}};
+    return SendJson("POST", "/v1/account/login-reset", body);
+  };
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(redeem(std::string(32, 'a')).status, 401) << i;
+  Response limited = redeem(std::string(32, 'b'));
+  EXPECT_EQ(limited.status, 429) << AsChars(limited.body);
+  EXPECT_NE(ErrorMessage(limited).find("too many wrong reset codes"), std::string::npos) << ErrorMessage(limited);
+}
+
 TEST_F(StaffApiTest, EveryAccountVerbNeedsAReason) {
   for (const std::string& verb : kAccountVerbs) {
     SCOPED_TRACE(verb);
@@ -314,6 +348,19 @@ TEST_F(StaffApiTest, AValidGrantWorksAndItsUseIsLogged) {
   }
   EXPECT_EQ(log[1].action, "metadata");
   EXPECT_EQ(log[2].action, "restore-trash");
+}
+
+TEST_F(StaffApiTest, ADuplicateGrantIsRefusedPlainlyAndNotLogged) {
+  staff::Grant g;
+  MakeGrant(alice_, staff::kAllScopes, 3600, true, &g);
+  Response again = SendJson("POST", "/v1/support/grants", json{{"grant", B64(g.Encode())}}, alice_.token);
+  EXPECT_EQ(again.status, 409) << AsChars(again.body);
+  const std::string message = ErrorMessage(again);
+  EXPECT_NE(message.find("already registered"), std::string::npos) << message;
+  for (const char* engine_text : {"UNIQUE", "constraint", "grants.", "sqlite", "duplicate key"}) {
+    EXPECT_EQ(message.find(engine_text), std::string::npos) << message;
+  }
+  EXPECT_EQ(Log(alice_).size(), 1u);  // the first registration only
 }
 
 TEST_F(StaffApiTest, AnExpiredGrantIsRefusedAndLogged) {

@@ -253,7 +253,11 @@ Status SqliteStaffStore::PutGrant(const GrantRecord& g) {
                                                  "(?, ?, ?, ?, ?, ?, ?, ?)"));
   ins.Bind(1, g.grant_id).Bind(2, g.account_id).Bind(3, g.device_id).Bind(4, int64_t{g.scopes});
   ins.Bind(5, g.issued_at).Bind(6, g.expires_at).Bind(7, g.revoked_at).Bind(8, ByteView(g.encoded));
-  return ins.Run();
+  Status st = ins.Run();
+  // The engine's own text names tables and constraints; callers (and the 409 a client sees)
+  // get the same message from every engine.
+  if (st.code() == StatusCode::kAlreadyExists) return AlreadyExistsError("grant " + g.grant_id + " already exists");
+  return st;
 }
 
 StatusOr<GrantRecord> SqliteStaffStore::GetGrant(const std::string& grant_id) {
