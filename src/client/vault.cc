@@ -104,6 +104,88 @@ Bytes SealKeyring(const UnlockedKeys& keys, const Id& account_id, uint64_t versi
   return blob.Encode();
 }
 
+// Every check the server could defeat by lying is here, on bytes it returned; see vault.h.
+StatusOr<std::unique_ptr<UnlockedKeys>> OpenAccountKeys(const ChainState& chain, const DeviceKeys& device,
+                                                        const Id& account_id, uint64_t seen_ak_epoch,
+                                                        uint64_t seen_keyring_version, ByteView sealed_key,
+                                                        ByteView keyring) {
+  // Sealed account key: signed by the current identity, not older than seen.
+  auto env = SealedKeyEnvelope::Decode(sealed_key);
+  if (!env.ok()) return SecurityError("sealed account key: " + env.status().message());
+  if (!crypto::VerifySignature(chain.identity_sign_pk, env->SignedPart(), env->signature).ok()) {
+    return SecurityError("the sealed account key is not signed by the account identity (substituted key?)");
+  }
+  if (env->account_id != account_id || env->device_id != device.device_id) {
+    return SecurityError("the sealed account key belongs to another account or device");
+  }
+  if (env->epoch < seen_ak_epoch) {
+    return SecurityError("rollback detected: the server returned account key epoch " + std::to_string(env->epoch) +
+                         " but this device has seen epoch " + std::to_string(seen_ak_epoch));
+  }
+  if (env->chain_len > chain.length) return SecurityError("the sealed account key refers to a future device chain");
+  auto ak = crypto::OpenSealed(device.box, env->sealed);
+  if (!ak.ok() || ak->size() != 32) return SecurityError("the sealed account key does not open with this device's key");
+
+  // Keyring.
+  auto kr = KeyringBlob::Decode(keyring);
+  if (!kr.ok()) return SecurityError(kr.status().message());
+  if (!crypto::VerifySignature(chain.identity_sign_pk, kr->SignedPart(), kr->signature).ok()) {
+    return SecurityError("the keyring is not signed by the account identity (substituted or re-wrapped keys?)");
+  }
+  if (kr->header.account_id != account_id) return SecurityError("the keyring belongs to another account");
+  if (kr->header.version < seen_keyring_version) {
+    return SecurityError("rollback detected: keyring version " + std::to_string(kr->header.version) +
+                         " is older than version " + std::to_string(seen_keyring_version) + " seen before");
+  }
+  if (kr->header.ak_epoch != env->epoch) {
+    return SecurityError("the keyring and the sealed account key are from different key epochs");
+  }
+  if (kr->header.chain_len > chain.length) return SecurityError("the keyring refers to a future device chain");
+  crypto::SecretBytes wrap = crypto::DeriveKey(*ak, "keyring");
+  auto plain = crypto::AeadOpen(wrap, kr->ciphertext, kr->header.Encode());
+  if (!plain.ok()) return SecurityError("the keyring failed authentication (modified on the server)");
+  auto contents = KeyringContents::Decode(*plain);
+  sodium_memzero(plain->data(), plain->size());
+  if (!contents.ok()) return SecurityError(contents.status().message());
+
+  auto keys = std::make_unique<UnlockedKeys>();
+  keys->account_key = std::move(*ak);
+  keys->ak_epoch = env->epoch;
+  keys->keyring_version = kr->header.version;
+  auto identity_sign = crypto::SigningKey::FromSeed(SecretFrom(contents->identity_sign_seed));
+  auto identity_box = crypto::BoxKeyPair::FromSecretKey(SecretFrom(contents->identity_box_sk));
+  if (!identity_sign.ok() || !identity_box.ok()) {
+    contents->Wipe();
+    return SecurityError("the keyring holds malformed identity keys");
+  }
+  keys->identity.sign = std::move(*identity_sign);
+  keys->identity.box = std::move(*identity_box);
+  keys->recovery_public_key = contents->recovery_public_key;
+  keys->genesis_hash = contents->genesis_hash;
+  for (const auto& c : contents->content) {
+    keys->content[c.epoch] = ContentEpochKeys{c.epoch, SecretFrom(c.chunk_id_key), SecretFrom(c.chunk_enc_key),
+                                              SecretFrom(c.gear_key)};
+  }
+  for (const auto& c : contents->collections) {
+    CollectionInfo info;
+    info.id = c.collection_id;
+    info.name = c.name;
+    info.kind = c.kind;
+    for (const auto& [epoch, key] : c.keys) info.keys[epoch] = SecretFrom(key);
+    keys->collections[c.collection_id] = std::move(info);
+  }
+  for (const auto& [id, name] : contents->device_names) keys->device_names[id] = name;
+  contents->Wipe();
+  if (keys->identity.sign.public_key() != chain.identity_sign_pk ||
+      keys->identity.box.public_key() != chain.identity_box_pk) {
+    return SecurityError("the keyring's identity does not match the device chain");
+  }
+  if (keys->genesis_hash != chain.genesis_hash) return SecurityError("the keyring belongs to another device chain");
+  if (keys->content.empty() || keys->collections.empty()) return SecurityError("the keyring holds no keys");
+
+  return keys;
+}
+
 StatusOr<std::unique_ptr<Vault>> Vault::Open(const ClientOptions& options) {
   COFFER_RETURN_IF_ERROR(crypto::Init());
   std::unique_ptr<Vault> v(new Vault());
@@ -374,77 +456,12 @@ Status Vault::VerifyAndLoadKeys() {
     return SecurityError("the device chain lists different keys for this device");
   }
 
-  // Sealed account key: signed by the current identity, not older than seen.
   COFFER_ASSIGN_OR_RETURN(auto sealed_pair, api_->GetSealedKey(IdHex(me)));
-  auto env = SealedKeyEnvelope::Decode(sealed_pair.second);
-  if (!env.ok()) return SecurityError("sealed account key: " + env.status().message());
-  if (!crypto::VerifySignature(chain.identity_sign_pk, env->SignedPart(), env->signature).ok()) {
-    return SecurityError("the sealed account key is not signed by the account identity (substituted key?)");
-  }
-  if (env->account_id != account_id_ || env->device_id != me) {
-    return SecurityError("the sealed account key belongs to another account or device");
-  }
-  const uint64_t seen_epoch = static_cast<uint64_t>(state_->GetInt("ak_epoch"));
-  if (env->epoch < seen_epoch) {
-    return SecurityError("rollback detected: the server returned account key epoch " + std::to_string(env->epoch) +
-                         " but this device has seen epoch " + std::to_string(seen_epoch));
-  }
-  if (env->chain_len > chain.length) return SecurityError("the sealed account key refers to a future device chain");
-  auto ak = crypto::OpenSealed(device_->box, env->sealed);
-  if (!ak.ok() || ak->size() != 32) return SecurityError("the sealed account key does not open with this device's key");
-
-  // Keyring.
   COFFER_ASSIGN_OR_RETURN(auto kr_pair, api_->GetKeyring());
-  auto kr = KeyringBlob::Decode(kr_pair.second);
-  if (!kr.ok()) return SecurityError(kr.status().message());
-  if (!crypto::VerifySignature(chain.identity_sign_pk, kr->SignedPart(), kr->signature).ok()) {
-    return SecurityError("the keyring is not signed by the account identity (substituted or re-wrapped keys?)");
-  }
-  const uint64_t seen_version = static_cast<uint64_t>(state_->GetInt("keyring_version"));
-  if (kr->header.account_id != account_id_) return SecurityError("the keyring belongs to another account");
-  if (kr->header.version < seen_version) {
-    return SecurityError("rollback detected: keyring version " + std::to_string(kr->header.version) +
-                         " is older than version " + std::to_string(seen_version) + " seen before");
-  }
-  if (kr->header.ak_epoch != env->epoch) {
-    return SecurityError("the keyring and the sealed account key are from different key epochs");
-  }
-  if (kr->header.chain_len > chain.length) return SecurityError("the keyring refers to a future device chain");
-  crypto::SecretBytes wrap = crypto::DeriveKey(*ak, "keyring");
-  auto plain = crypto::AeadOpen(wrap, kr->ciphertext, kr->header.Encode());
-  if (!plain.ok()) return SecurityError("the keyring failed authentication (modified on the server)");
-  auto contents = KeyringContents::Decode(*plain);
-  sodium_memzero(plain->data(), plain->size());
-  if (!contents.ok()) return SecurityError(contents.status().message());
-
-  auto keys = std::make_unique<UnlockedKeys>();
-  keys->account_key = std::move(*ak);
-  keys->ak_epoch = env->epoch;
-  keys->keyring_version = kr->header.version;
-  COFFER_ASSIGN_OR_RETURN(keys->identity.sign, crypto::SigningKey::FromSeed(SecretFrom(contents->identity_sign_seed)));
-  COFFER_ASSIGN_OR_RETURN(keys->identity.box, crypto::BoxKeyPair::FromSecretKey(SecretFrom(contents->identity_box_sk)));
-  keys->recovery_public_key = contents->recovery_public_key;
-  keys->genesis_hash = contents->genesis_hash;
-  for (const auto& c : contents->content) {
-    keys->content[c.epoch] = ContentEpochKeys{c.epoch, SecretFrom(c.chunk_id_key), SecretFrom(c.chunk_enc_key),
-                                              SecretFrom(c.gear_key)};
-  }
-  for (const auto& c : contents->collections) {
-    CollectionInfo info;
-    info.id = c.collection_id;
-    info.name = c.name;
-    info.kind = c.kind;
-    for (const auto& [epoch, key] : c.keys) info.keys[epoch] = SecretFrom(key);
-    keys->collections[c.collection_id] = std::move(info);
-  }
-  for (const auto& [id, name] : contents->device_names) keys->device_names[id] = name;
-  contents->Wipe();
-  if (keys->identity.sign.public_key() != chain.identity_sign_pk ||
-      keys->identity.box.public_key() != chain.identity_box_pk) {
-    return SecurityError("the keyring's identity does not match the device chain");
-  }
-  if (keys->genesis_hash != chain.genesis_hash) return SecurityError("the keyring belongs to another device chain");
-  if (keys->content.empty() || keys->collections.empty()) return SecurityError("the keyring holds no keys");
+  COFFER_ASSIGN_OR_RETURN(
+      std::unique_ptr<UnlockedKeys> keys,
+      OpenAccountKeys(chain, *device_, account_id_, static_cast<uint64_t>(state_->GetInt("ak_epoch")),
+                      static_cast<uint64_t>(state_->GetInt("keyring_version")), sealed_pair.second, kr_pair.second));
 
   COFFER_RETURN_IF_ERROR(SaveSeenChain(chain));
   COFFER_RETURN_IF_ERROR(state_->PutInt("keyring_version", static_cast<int64_t>(keys->keyring_version)));

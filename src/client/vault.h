@@ -160,6 +160,17 @@ Status ValidateDeviceName(const std::string& name);
 // Encrypts/decrypts the keyring (FORMAT.md §5).
 Bytes SealKeyring(const UnlockedKeys& keys, const Id& account_id, uint64_t version, uint64_t chain_len);
 
+// Opens the account's keys from the two blobs the server returned for this device: the
+// sealed account key (FORMAT.md §4) and the keyring (§5), against the verified device chain
+// and the floors this device saw before (rollback). Both must be signed by the chain's
+// identity, name this account (and device), and decrypt; the keyring's identity and genesis
+// must match the chain. Every failure is kSecurity and returns nothing: no partly opened key
+// is ever used (R1, R2).
+StatusOr<std::unique_ptr<UnlockedKeys>> OpenAccountKeys(const ChainState& chain, const DeviceKeys& device,
+                                                        const Id& account_id, uint64_t seen_ak_epoch,
+                                                        uint64_t seen_keyring_version, ByteView sealed_key,
+                                                        ByteView keyring);
+
 }  // namespace coffer::client
 
 #endif  // COFFER_CLIENT_VAULT_H_
