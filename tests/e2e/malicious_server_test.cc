@@ -827,6 +827,52 @@ TEST_F(MaliciousServer, RecoveryBlobReplacedIsRefused) {
   EXPECT_EQ(RunBounded(fresh, {"ls", "/docs"}).exit_code, 0);
 }
 
+// ---- R9: KDF-parameter downgrade ----
+
+TEST_F(MaliciousServer, PasswordHashingDowngradeIsRefusedBeforeAnyVerifierIsSent) {
+  // The server asks for cheap password hashing so that the verifier it receives can be
+  // brute-forced offline (R9). The client must refuse before it hashes or sends anything.
+  Device bob(tmp() / "kdf-downgrade", proxy().url());
+  ASSERT_EQ(RunBounded(bob, {"account", "create", "--email", "bob-kdf@example.org", "--recovery-key-file",
+                             (tmp() / "bob-kdf.rk").string()}).exit_code, 0);
+  ASSERT_EQ(RunBounded(bob, {"logout"}).exit_code, 0);
+  struct Lie {
+    std::string name;
+    json fields;
+    std::string words;
+  };
+  const std::vector<Lie> lies = {
+      {"one pass", json{{"ops", 1}}, "below the minimum"},
+      {"1 MiB of memory", json{{"mem", 1 << 20}}, "below the minimum"},
+      {"both at zero", json{{"ops", 0}, {"mem", 0}}, "below the minimum"},
+      {"a cost no device can pay", json{{"ops", uint64_t{1} << 40}}, "far above"},
+  };
+  for (const Lie& lie : lies) {
+    Attack a;
+    a.on_response = [fields = lie.fields](Exchange& ex) {
+      if (ex.method != "POST" || ex.Path() != "/v1/login/params" || ex.status != 200) return Delivery::kNormal;
+      json root = json::parse(ex.body);
+      for (const auto& [k, v] : fields.items()) root[k] = v;
+      ex.body = root.dump();
+      return Delivery::kNormal;
+    };
+    const size_t mark = proxy().Recorded().size();
+    proxy().SetAttack(a);
+    ExpectRefused(RunBounded(bob, {"login"}), kExitVerification, {"password hashing", lie.words}, lie.name);
+    EXPECT_GT(proxy().attacked(), 0) << lie.name;
+    // No login attempt followed: no verifier, however cheap, left the device.
+    const std::vector<Exchange> after = proxy().Recorded();
+    for (size_t i = mark; i < after.size(); ++i) {
+      EXPECT_NE(after[i].Path(), "/v1/sessions") << lie.name << ": a login was sent after the downgrade";
+      EXPECT_EQ(after[i].request_body.find("verifier"), std::string::npos) << lie.name << ": " << after[i].target;
+    }
+  }
+  proxy().ClearAttack();
+  RunResult r = RunBounded(bob, {"login"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(RunBounded(bob, {"ls", "/"}).exit_code, 0);
+}
+
 // ---- inflated lengths and counts ----
 
 TEST_F(MaliciousServer, ContentLengthLargerThanTheBodyIsRefused) {
