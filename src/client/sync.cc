@@ -663,9 +663,19 @@ class SyncPass {
     // A new local file whose exact content is already a remote item this device has not
     // seen: a pass killed after its commit uploaded it, and another device may have renamed
     // or moved it since. It is that item (moved here), not a second copy.
+    // Likewise a known item missing at its path whose newest remote version this device wrote
+    // and never recorded (a pass killed after committing an edit), renamed by the user since:
+    // the inode match above wants size and mtime unchanged since the base, which that edit
+    // changed. Without this the rename would upload a second copy and bring the item back.
     std::unordered_multimap<uint64_t, std::string> unseen_by_size;
     for (const auto& [id, r] : remote_) {
-      if (r.row->kind == ItemKind::kFile && !base_.count(id) && !claimed.count(id)) unseen_by_size.emplace(r.row->size, id);
+      if (r.row->kind != ItemKind::kFile || claimed.count(id)) continue;
+      auto b = base_.find(id);
+      if (b == base_.end()) {
+        unseen_by_size.emplace(r.row->size, id);
+      } else if (b->second.version != r.row->version && !b->second.meta.dir) {
+        unseen_by_size.emplace(r.row->size, id);
+      }
     }
     for (size_t i = 0; i < locals_.size(); ++i) {
       if (matched[i]) continue;
@@ -673,7 +683,9 @@ class SyncPass {
       if (!l.meta.dir) {
         auto [lo, hi] = unseen_by_size.equal_range(l.meta.size);
         for (auto it = lo; it != hi; ++it) {
-          if (claimed.count(it->second) || !UploadedByThisDevice(it->second)) continue;
+          if (claimed.count(it->second)) continue;
+          const bool known = base_.count(it->second) > 0;
+          if (known ? !LastWrittenByThisDevice(it->second) : !UploadedByThisDevice(it->second)) continue;
           auto content = RemoteContent(remote_.at(it->second));
           if (!content.ok()) continue;
           auto same = LocalEquals(l, *content);
@@ -814,6 +826,10 @@ class SyncPass {
   bool UploadedByThisDevice(const std::string& item_id) {
     auto versions = journal_.Versions(item_id);
     return versions.ok() && !versions->empty() && versions->front().author == IdHex(vault_.device().device_id);
+  }
+  bool LastWrittenByThisDevice(const std::string& item_id) {
+    auto versions = journal_.Versions(item_id);
+    return versions.ok() && !versions->empty() && versions->back().author == IdHex(vault_.device().device_id);
   }
 
   // The item list is loaded without contents; the few items that need one fetch it here.
