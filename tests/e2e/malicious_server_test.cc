@@ -827,6 +827,30 @@ TEST_F(MaliciousServer, RecoveryBlobReplacedIsRefused) {
   EXPECT_EQ(RunBounded(fresh, {"ls", "/docs"}).exit_code, 0);
 }
 
+// ---- G4: the device list is the verified chain, whatever the server's own list says ----
+
+TEST_F(MaliciousServer, ServerDeviceListLiesDoNotReachTheUser) {
+  RunResult honest = RunBounded(alice(), {"--json", "device", "list"});
+  ASSERT_EQ(honest.exit_code, 0) << honest.err;
+  const std::string ghost = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
+  // The server's device table claims a ghost device is active and every real one revoked.
+  Attack lie;
+  lie.on_response = [ghost](Exchange& ex) {
+    if (ex.method != "GET" || ex.Path() != "/v1/devices") return Delivery::kNormal;
+    ex.body = json{{"devices",
+                    {{{"id", ghost}, {"name", "ghost"}, {"status", "active"}, {"sign_pk", Base64Encode(Bytes(32, 1))},
+                      {"box_pk", Base64Encode(Bytes(32, 2))}}}}}
+                  .dump();
+    return Delivery::kNormal;
+  };
+  proxy().SetAttack(lie);
+  RunResult r = RunBounded(alice(), {"--json", "device", "list"});
+  proxy().ClearAttack();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["devices"], json::parse(honest.out)["devices"]);
+  EXPECT_EQ(r.out.find(ghost), std::string::npos) << r.out;
+}
+
 // ---- R9: KDF-parameter downgrade ----
 
 TEST_F(MaliciousServer, PasswordHashingDowngradeIsRefusedBeforeAnyVerifierIsSent) {
