@@ -661,12 +661,16 @@ class SyncPass {
       }
     }
     // A new local file whose exact content is already a remote item this device has not
-    // seen: a pass killed after its commit uploaded it, and another device may have renamed
-    // or moved it since. It is that item (moved here), not a second copy.
-    // Likewise a known item missing at its path whose newest remote version this device wrote
-    // and never recorded (a pass killed after committing an edit), renamed by the user since:
-    // the inode match above wants size and mtime unchanged since the base, which that edit
-    // changed. Without this the rename would upload a second copy and bring the item back.
+    // recorded, left by a pass killed before it saved its base, and renamed or moved since
+    // (by the user, or by another device on the remote side): it is that item, not a second
+    // copy. Two ways such a file comes about, and what tells them from a file the user made
+    // with the same bytes (which must stay separate: merging would move another device's file):
+    //   - the pass uploaded it (an unseen item whose first version this device wrote, or a
+    //     known item whose newest version it wrote and never recorded);
+    //   - the pass downloaded it: downloads carry the item's mtime to the nanosecond.
+    // Without this the inode match above (which wants size and mtime unchanged since the base)
+    // misses a file that was edited or downloaded and then renamed, the rename uploads a
+    // second copy, and the item comes back under its old name.
     std::unordered_multimap<uint64_t, std::string> unseen_by_size;
     for (const auto& [id, r] : remote_) {
       if (r.row->kind != ItemKind::kFile || claimed.count(id)) continue;
@@ -685,7 +689,11 @@ class SyncPass {
         for (auto it = lo; it != hi; ++it) {
           if (claimed.count(it->second)) continue;
           const bool known = base_.count(it->second) > 0;
-          if (known ? !LastWrittenByThisDevice(it->second) : !UploadedByThisDevice(it->second)) continue;
+          const bool downloaded_here = remote_.at(it->second).row->mtime_ns == l.meta.mtime_ns;
+          if (!downloaded_here &&
+              (known ? !LastWrittenByThisDevice(it->second) : !UploadedByThisDevice(it->second))) {
+            continue;
+          }
           auto content = RemoteContent(remote_.at(it->second));
           if (!content.ok()) continue;
           auto same = LocalEquals(l, *content);
@@ -693,6 +701,10 @@ class SyncPass {
           l.item = it->second;
           claimed.insert(it->second);
           matched[i] = true;
+          // An unseen item this device downloaded sat at the remote's place when the pass
+          // died; a different local place now is the user's rename. (One this device uploaded
+          // keeps the remote's place: another device may have moved it since.)
+          if (!known && downloaded_here) downloaded_unrecorded_.insert(it->second);
           break;
         }
       }
@@ -761,6 +773,9 @@ class SyncPass {
           auto bloc = BaseLoc(*t.base);
           const bool local_moved = lloc != bloc, remote_moved = rloc != bloc;
           t.loc_from_local = local_moved && !remote_moved;
+          std::tie(t.parent, t.name) = t.loc_from_local ? lloc : rloc;
+        } else if (downloaded_unrecorded_.count(id)) {
+          t.loc_from_local = lloc != rloc;
           std::tie(t.parent, t.name) = t.loc_from_local ? lloc : rloc;
         } else {
           std::tie(t.parent, t.name) = rloc;
@@ -1469,6 +1484,7 @@ class SyncPass {
   bool replan_ = false;
   std::unordered_map<std::string, RemoteEntry> remote_;
   std::unordered_map<std::string, std::string> remote_by_rel_;
+  std::set<std::string> downloaded_unrecorded_;  // see Match()
   std::map<std::string, Target> targets_;
   std::unordered_map<std::string, std::string> cur_rel_;
 };

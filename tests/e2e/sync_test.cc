@@ -411,34 +411,92 @@ TEST_F(SyncTest, KillNineAtRandomPointsLosesNothing) {
   PrintTraceIfFailed();
 }
 
-// The crash point the random kills hit once in a few dozen runs, made deterministic: a pass
-// commits an edit and dies before it records it (here: the profile's state is put back to
-// before the pass), then the user renames the file. One file must come out, under the new
-// name, not the renamed copy plus the old name brought back from the server.
-TEST_F(SyncTest, EditCommittedByAKilledPassThenRenamedStaysOneFile) {
+// The crash points the random kills hit once in a few dozen runs, made deterministic: a pass
+// commits an edit, or downloads one, and dies before it records it (here: the profile's state
+// is put back to what it was before the pass); then the user renames the file. One file must
+// come out, under the new name, not the renamed copy plus the old name brought back.
+class SyncCrashPointTest : public SyncTest {
+ protected:
+  void SaveState(int i) {
+    saved_ = tmp_.path() / ("state-before-" + std::to_string(saves_++));
+    fs::create_directories(saved_);
+    for (const char* f : {"state.db", "state.db-wal", "state.db-shm"}) {
+      if (fs::exists(devices_[i].home() / f)) fs::copy_file(devices_[i].home() / f, saved_ / f);
+    }
+  }
+  // As if the pass since SaveState had been killed just before it saved its base.
+  void ForgetPassSinceSave(int i) {
+    for (const char* f : {"state.db", "state.db-wal", "state.db-shm"}) {
+      fs::remove(devices_[i].home() / f);
+      if (fs::exists(saved_ / f)) fs::copy_file(saved_ / f, devices_[i].home() / f);
+    }
+  }
+  // Device i syncs after the user renamed `from` to `to`: nothing may move but the name.
+  void ExpectRenameOnly(int i, const std::string& from, const std::string& to, const std::string& body) {
+    fs::rename(folders_[i] / from, folders_[i] / to);
+    RunResult r = devices_[i].Run({"--json", "sync", folders_[i].string(), "/Shared"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("\"uploaded\":0"), std::string::npos) << "the renamed file was uploaded again: " << r.out;
+    EXPECT_NE(r.out.find("\"downloaded\":0"), std::string::npos) << "the old name came back: " << r.out;
+    EXPECT_FALSE(fs::exists(folders_[i] / from));
+    EXPECT_EQ(ReadFile(folders_[i] / to), body);
+    const int other = i == 0 ? 2 : 0;
+    ASSERT_EQ(Sync(other).exit_code, 0);
+    EXPECT_EQ(CompareTrees(folders_[other], folders_[i], false), "");
+  }
+  fs::path saved_;
+  int saves_ = 0;
+};
+
+TEST_F(SyncCrashPointTest, EditUploadedByAKilledPassThenRenamedStaysOneFile) {
   SetUpThree();
   WriteFile(folders_[1] / "a.txt", "first\n");
   ASSERT_EQ(Sync(1).exit_code, 0);
-  const fs::path saved = tmp_.path() / "beta-state-before";
-  fs::create_directories(saved);
-  for (const char* f : {"state.db", "state.db-wal", "state.db-shm"}) {
-    if (fs::exists(devices_[1].home() / f)) fs::copy_file(devices_[1].home() / f, saved / f);
-  }
+  SaveState(1);
   WriteFile(folders_[1] / "a.txt", "second, a longer version\n");
-  ASSERT_EQ(Sync(1).exit_code, 0);  // committed...
-  for (const char* f : {"state.db", "state.db-wal", "state.db-shm"}) {
-    fs::remove(devices_[1].home() / f);
-    if (fs::exists(saved / f)) fs::copy_file(saved / f, devices_[1].home() / f);
-  }  // ...and never recorded
-  fs::rename(folders_[1] / "a.txt", folders_[1] / "b.txt");
-  RunResult r = devices_[1].Run({"--json", "sync", folders_[1].string(), "/Shared"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("\"uploaded\":0"), std::string::npos) << "the renamed file was uploaded again: " << r.out;
-  EXPECT_NE(r.out.find("\"downloaded\":0"), std::string::npos) << "the old name came back: " << r.out;
-  EXPECT_FALSE(fs::exists(folders_[1] / "a.txt"));
-  EXPECT_EQ(ReadFile(folders_[1] / "b.txt"), "second, a longer version\n");
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  ForgetPassSinceSave(1);
+  ExpectRenameOnly(1, "a.txt", "b.txt", "second, a longer version\n");
+}
+
+TEST_F(SyncCrashPointTest, EditDownloadedByAKilledPassThenRenamedStaysOneFile) {
+  SetUpThree();
+  WriteFile(folders_[0] / "a.txt", "first\n");
   ASSERT_EQ(Sync(0).exit_code, 0);
-  EXPECT_EQ(CompareTrees(folders_[0], folders_[1], false), "");
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  WriteFile(folders_[0] / "a.txt", "alpha's longer edit\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  SaveState(1);
+  ASSERT_EQ(Sync(1).exit_code, 0);  // downloads the edit...
+  ForgetPassSinceSave(1);           // ...and never records it
+  ExpectRenameOnly(1, "a.txt", "b.txt", "alpha's longer edit\n");
+}
+
+TEST_F(SyncCrashPointTest, NewFileDownloadedByAKilledPassThenRenamedStaysOneFile) {
+  SetUpThree();
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  WriteFile(folders_[0] / "new.txt", "made by alpha\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  SaveState(1);
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  ForgetPassSinceSave(1);
+  ExpectRenameOnly(1, "new.txt", "renamed.txt", "made by alpha\n");
+}
+
+TEST_F(SyncCrashPointTest, AFileWithTheSameBytesMadeHereStaysSeparate) {
+  // The rule above must not merge a file the user made with another device's file that
+  // happens to hold the same bytes (that would move the other device's file).
+  SetUpThree();
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  WriteFile(folders_[0] / "x" / "same.txt", "identical bytes\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  WriteFile(folders_[1] / "y" / "same.txt", "identical bytes\n");
+  ASSERT_EQ(Sync(1).exit_code, 0);
+  EXPECT_EQ(ReadFile(folders_[1] / "x" / "same.txt"), "identical bytes\n");
+  EXPECT_EQ(ReadFile(folders_[1] / "y" / "same.txt"), "identical bytes\n");
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  EXPECT_TRUE(fs::exists(folders_[0] / "x" / "same.txt"));
+  EXPECT_TRUE(fs::exists(folders_[0] / "y" / "same.txt"));
 }
 
 TEST_F(SyncTest, ForkedHistoryIsDetectedByBothDevices) {
