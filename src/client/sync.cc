@@ -689,7 +689,10 @@ class SyncPass {
         for (auto it = lo; it != hi; ++it) {
           if (claimed.count(it->second)) continue;
           const bool known = base_.count(it->second) > 0;
-          const bool downloaded_here = remote_.at(it->second).row->mtime_ns == l.meta.mtime_ns;
+          // Whole-second mtimes (tar, zip, FAT cards) are shared by independent copies of one
+          // file on two devices, so they prove nothing; sub-second ones practically do.
+          const int64_t remote_mtime = remote_.at(it->second).row->mtime_ns;
+          const bool downloaded_here = remote_mtime == l.meta.mtime_ns && remote_mtime % 1'000'000'000 != 0;
           if (!downloaded_here &&
               (known ? !LastWrittenByThisDevice(it->second) : !UploadedByThisDevice(it->second))) {
             continue;

@@ -491,6 +491,12 @@ TEST_F(SyncCrashPointTest, AFileWithTheSameBytesMadeHereStaysSeparate) {
   WriteFile(folders_[0] / "x" / "same.txt", "identical bytes\n");
   ASSERT_EQ(Sync(0).exit_code, 0);
   WriteFile(folders_[1] / "y" / "same.txt", "identical bytes\n");
+  // Even with the same whole-second mtime, as two extractions of one archive would have.
+  const auto second = std::chrono::file_clock::now() - std::chrono::hours(24);
+  const auto whole = std::chrono::floor<std::chrono::seconds>(second);
+  fs::last_write_time(folders_[0] / "x" / "same.txt", whole);
+  ASSERT_EQ(Sync(0).exit_code, 0);
+  fs::last_write_time(folders_[1] / "y" / "same.txt", whole);
   ASSERT_EQ(Sync(1).exit_code, 0);
   EXPECT_EQ(ReadFile(folders_[1] / "x" / "same.txt"), "identical bytes\n");
   EXPECT_EQ(ReadFile(folders_[1] / "y" / "same.txt"), "identical bytes\n");
