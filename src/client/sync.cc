@@ -675,11 +675,7 @@ class SyncPass {
     for (const auto& [id, r] : remote_) {
       if (r.row->kind != ItemKind::kFile || claimed.count(id)) continue;
       auto b = base_.find(id);
-      if (b == base_.end()) {
-        unseen_by_size.emplace(r.row->size, id);
-      } else if (b->second.version != r.row->version && !b->second.meta.dir) {
-        unseen_by_size.emplace(r.row->size, id);
-      }
+      if (b == base_.end() || b->second.version != r.row->version) unseen_by_size.emplace(r.row->size, id);
     }
     for (size_t i = 0; i < locals_.size(); ++i) {
       if (matched[i]) continue;
@@ -693,10 +689,8 @@ class SyncPass {
           // file on two devices, so they prove nothing; sub-second ones practically do.
           const int64_t remote_mtime = remote_.at(it->second).row->mtime_ns;
           const bool downloaded_here = remote_mtime == l.meta.mtime_ns && remote_mtime % 1'000'000'000 != 0;
-          if (!downloaded_here &&
-              (known ? !LastWrittenByThisDevice(it->second) : !UploadedByThisDevice(it->second))) {
-            continue;
-          }
+          // A known item: its newest version (the unrecorded one); an unseen one: its first.
+          if (!downloaded_here && !WrittenByThisDevice(it->second, /*newest=*/known)) continue;
           auto content = RemoteContent(remote_.at(it->second));
           if (!content.ok()) continue;
           auto same = LocalEquals(l, *content);
@@ -838,16 +832,14 @@ class SyncPass {
     return h == content.content_hash;
   }
 
-  // Whether this device wrote the item's first version: only then can an unseen remote item be
-  // this device's own upload from a pass that died before it recorded it (a file another
-  // device happened to add with the same bytes stays a separate file).
-  bool UploadedByThisDevice(const std::string& item_id) {
+  // Whether this device wrote the item's first (or newest) version: only then can an unseen
+  // remote item be this device's own upload (or a known item's newest version its own edit)
+  // from a pass that died before it recorded it (a file another device happened to add with
+  // the same bytes stays a separate file).
+  bool WrittenByThisDevice(const std::string& item_id, bool newest) {
     auto versions = journal_.Versions(item_id);
-    return versions.ok() && !versions->empty() && versions->front().author == IdHex(vault_.device().device_id);
-  }
-  bool LastWrittenByThisDevice(const std::string& item_id) {
-    auto versions = journal_.Versions(item_id);
-    return versions.ok() && !versions->empty() && versions->back().author == IdHex(vault_.device().device_id);
+    if (!versions.ok() || versions->empty()) return false;
+    return (newest ? versions->back() : versions->front()).author == IdHex(vault_.device().device_id);
   }
 
   // The item list is loaded without contents; the few items that need one fetch it here.
@@ -878,7 +870,7 @@ class SyncPass {
     for (auto& [oid, other] : targets_) {
       // Any remote file this device has not seen yet, wherever another device put it since.
       if (other.deleted || other.dir || other.local >= 0 || !other.remote || other.base) continue;
-      if (other.remote->row->size != le.meta.size || !UploadedByThisDevice(other.remote_id)) continue;
+      if (other.remote->row->size != le.meta.size || !WrittenByThisDevice(other.remote_id, /*newest=*/false)) continue;
       auto oc = RemoteContent(*other.remote);
       if (!oc.ok()) continue;
       auto same = LocalEquals(le, *oc);

@@ -17,8 +17,7 @@ namespace {
 struct Account {
   Id account_id = RandomId();
   DeviceKeys device = DeviceKeys::Generate("laptop");
-  UnlockedKeys keys;  // what the keyring holds, identity included
-  crypto::SecretBytes account_key = crypto::SecretBytes::Random(32);
+  UnlockedKeys keys;  // what the keyring holds, identity and account key included
   ChainState chain;
   Bytes sealed_key;
   Bytes keyring;
@@ -32,7 +31,7 @@ struct Account {
     EXPECT_TRUE(verified.ok()) << verified.status().ToString();
     chain = std::move(*verified);
 
-    keys.account_key = crypto::SecretBytes::FromBytes(account_key.Reveal(crypto::SecretAccess::Get()));
+    keys.account_key = crypto::SecretBytes::Random(32);
     keys.ak_epoch = 1;
     keys.keyring_version = 1;
     keys.recovery_public_key = crypto::BoxKeyPair::Generate().public_key();
@@ -58,7 +57,7 @@ struct Account {
     env.device_id = device_id;
     env.epoch = 1;
     env.chain_len = 1;
-    env.sealed = *crypto::SealToPublicKey(box_pk, account_key.Reveal(crypto::SecretAccess::Get()));
+    env.sealed = *crypto::SealToPublicKey(box_pk, keys.account_key.Reveal(crypto::SecretAccess::Get()));
     env.signature = signer.Sign(env.SignedPart());
     return env.Encode();
   }

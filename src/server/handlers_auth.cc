@@ -125,12 +125,8 @@ StatusOr<std::optional<Response>> CheckRateLimit(const Services& s, const std::s
     COFFER_ASSIGN_OR_RETURN(int count, s.meta.CountLoginFailures(l.key, since));
     if (count < l.max) continue;
     const int64_t retry = RetryAfter(s, l.key, l.max, now);
-    Response r = ErrorResponse(429, "RESOURCE_EXHAUSTED",
-                               std::string("too many failed logins for ") + l.what + "; try again in " +
-                                   std::to_string(retry) + " s",
-                               json{{"retry_after", retry}});
-    r.headers.emplace_back("Retry-After", std::to_string(retry));
-    return std::optional<Response>(std::move(r));
+    return std::optional<Response>(RateLimitedResponse(
+        std::string("too many failed logins for ") + l.what + "; try again in " + std::to_string(retry) + " s", retry));
   }
   return std::optional<Response>();
 }
@@ -280,12 +276,8 @@ StatusOr<Response> HandleCreateAccount(const Services& s, const Call& c) {
                             s.meta.CountLoginFailures(PeerKey(peer), c.now - kLoginFailureWindow));
     if (failures >= kMaxFailuresPerPeer) {
       const int64_t retry = RetryAfter(s, PeerKey(peer), kMaxFailuresPerPeer, c.now);
-      Response r = ErrorResponse(429, "RESOURCE_EXHAUSTED",
-                                 "too many failed logins or sign-ups from this address; try again in " +
-                                     std::to_string(retry) + " s",
-                                 json{{"retry_after", retry}});
-      r.headers.emplace_back("Retry-After", std::to_string(retry));
-      return r;
+      return RateLimitedResponse(
+          "too many failed logins or sign-ups from this address; try again in " + std::to_string(retry) + " s", retry);
     }
   }
 

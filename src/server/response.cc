@@ -51,6 +51,12 @@ Response ErrorResponse(const Status& status) {
   return ErrorResponse(HttpStatusFor(status.code()), StatusCodeName(status.code()), status.message());
 }
 
+Response RateLimitedResponse(std::string_view message, int64_t retry_after_seconds) {
+  Response r = ErrorResponse(429, "RESOURCE_EXHAUSTED", message, {{"retry_after", retry_after_seconds}});
+  r.headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
+  return r;
+}
+
 Response JsonResponse(int http_status, const nlohmann::json& body) {
   Response r;
   r.status = http_status;

@@ -45,8 +45,8 @@ struct Response {
   uint32_t poll_seconds = 0;
 };
 
-// docs/API.md table. kResourceExhausted maps to 507 (quota): the rate-limit 429 is built
-// explicitly by the login handler because it also carries Retry-After.
+// docs/API.md table. kResourceExhausted maps to 507 (quota): a rate limit is answered with
+// RateLimitedResponse instead, because it also carries Retry-After.
 int HttpStatusFor(StatusCode code);
 
 // {"error": {"code": CODE, "message": MESSAGE}} plus any top-level `extra` fields
@@ -55,6 +55,8 @@ Response ErrorResponse(int http_status, std::string_view code, std::string_view 
                        const nlohmann::json& extra = nlohmann::json::object());
 // An error Status as its mapped HTTP error response.
 Response ErrorResponse(const Status& status);
+// 429 RESOURCE_EXHAUSTED with a Retry-After header and a "retry_after" field.
+Response RateLimitedResponse(std::string_view message, int64_t retry_after_seconds);
 
 Response JsonResponse(int http_status, const nlohmann::json& body);
 Response RawResponse(int http_status, Bytes body);  // application/octet-stream

@@ -703,10 +703,7 @@ Response StaffApi::Handle(const Request& request, int64_t now) const {
       // Staff endpoints store no user data, so the only budget a caller can use up here is
       // its failure budget (staff logins, reset codes): that is a rate limit, 429, and the
       // window bounds when it lifts.
-      Response r = ErrorResponse(429, "RESOURCE_EXHAUSTED", st.message(),
-                                 nlohmann::json{{"retry_after", kLoginFailureWindow}});
-      r.headers.emplace_back("Retry-After", std::to_string(kLoginFailureWindow));
-      return r;
+      return RateLimitedResponse(st.message(), kLoginFailureWindow);
     }
     return ErrorResponse(st);
   }
